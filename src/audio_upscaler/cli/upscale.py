@@ -1,0 +1,71 @@
+"""``audio-upscaler upscale INPUT -o OUTPUT``: the main job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .common import Progress, add_verbose, print_json
+
+FORMATS = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("upscale", help="restore the high band of a file and write it at a higher rate")
+    p.add_argument("input", help="input audio file (any common format, or a video file)")
+    p.add_argument("-o", "--output", help="output file (default: INPUT_upscaled.flac next to the input)")
+    p.add_argument("-r", "--rate", type=int, default=48_000, help="output sample rate in Hz (default 48000)")
+    p.add_argument("-m", "--model", default="auto", help="auto (default), sbr, none, or a model name (see 'models')")
+    p.add_argument("-f", "--format", choices=FORMATS, help="output format (default: from the extension)")
+    p.add_argument("--bit-depth", type=int, choices=(16, 24, 32), help="PCM bit depth (32 = float, WAV/AIFF only)")
+    p.add_argument("--bitrate", type=int, help="kbit/s for MP3 (CBR) and Opus")
+    p.add_argument("--vbr", type=float, metavar="Q", help="variable bitrate: MP3 quality 0 (best)-9, Vorbis quality 0-1")
+    p.add_argument("--quality", default="vhq", choices=("vhq", "hq", "mq", "lq", "linear"), help="resampler quality")
+    p.add_argument("--stereo", default="independent", choices=("independent", "mid-side"), help="stereo processing")
+    p.add_argument("--normalize", type=float, metavar="DBFS", help="peak-normalize to this level, e.g. -1 (default: keep the level)")
+    p.add_argument("--no-limiter", action="store_true", help="do not limit peaks (the output may clip)")
+    p.add_argument("--remove-dc", action="store_true", help="remove DC offset from the input")
+    p.add_argument("--cutoff", type=float, metavar="HZ", help="override the measured cutoff of the input")
+    p.add_argument("--air", action="store_true", help="also invent content above 24 kHz (high target rates)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_verbose(p)
+    p.set_defaults(run=run)
+
+
+def default_output(input_path: str) -> str:
+    path = Path(input_path)
+    return str(path.with_name(f"{path.stem}_upscaled.flac"))
+
+
+def run(args) -> int:
+    from ..io import output_format_for
+    from ..pipeline import Upscaler
+
+    output = args.output or default_output(args.input)
+    fmt = output_format_for(output, format=args.format, bit_depth=args.bit_depth, bitrate_kbps=args.bitrate, vbr=args.vbr)
+    upscaler = Upscaler(
+        args.model, args.rate, quality=args.quality, stereo=args.stereo, normalize_dbfs=args.normalize,
+        limiter=not args.no_limiter, remove_dc=args.remove_dc, air=args.air, cutoff_hz=args.cutoff,
+    )
+    quiet = args.quiet or args.json
+
+    def on_plan(plan) -> None:
+        if not quiet:
+            print(
+                f"{args.input}: {plan.input_rate} Hz, {plan.channels} ch, {plan.duration_s:.1f} s; "
+                f"content stops at {plan.cutoff_hz / 1000:.1f} kHz -> model '{plan.model}' ({plan.model_reason})",
+                file=sys.stderr,
+            )
+
+    progress = Progress("upscaling", unit_scale=args.rate, quiet=quiet)
+    try:
+        result = upscaler.upscale_file(args.input, output, fmt=fmt, overwrite=args.overwrite, progress=progress, on_plan=on_plan)
+    finally:
+        progress.close()
+    if args.json:
+        print_json(result.to_dict())
+    elif not quiet:
+        print(f"wrote {output} ({result.output_rate} Hz, {result.realtime_factor:.1f}x real time)", file=sys.stderr)
+    return 0

@@ -1,0 +1,90 @@
+"""Band extenders: what predicts the missing high band, chosen by name.
+
+A band extender turns the DSP-resampled signal ``[channels, time]`` at the output rate into a
+full-band signal of the same shape whose content above the input's cutoff is the prediction;
+the pipeline keeps only that part (see :func:`audio_upscaler.dsp.bands.merge_bands`).
+
+Names: ``sbr`` (non-neural spectral band replication), ``none`` (plain resampling), and every
+neural model known to :mod:`audio_upscaler.models` once that package exists. ``auto`` picks
+by analysis (see :func:`choose_extender`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from .errors import UpscalerError
+
+NON_NEURAL = ("sbr", "none")
+
+
+class BandExtender(Protocol):
+    """What the pipeline needs from a band extender."""
+
+    name: str
+
+    def context_samples(self, sample_rate: int) -> int:
+        """Samples of context needed on each side of a chunk for exact chunked output."""
+
+    def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+        """``base [C, T]`` at ``sample_rate`` -> full-band ``[C, T]`` (zero delay)."""
+
+
+class _SBR:
+    """Adapter giving the DSP band replication the extender interface."""
+
+    name = "sbr"
+
+    def __init__(self) -> None:
+        from .dsp.bandext import SpectralBandReplication
+
+        self._sbr = SpectralBandReplication()
+
+    def context_samples(self, sample_rate: int) -> int:
+        return self._sbr.context_samples(sample_rate)
+
+    def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+        return self._sbr.extend(base, sample_rate, cutoff_hz)
+
+
+def available_names() -> list[str]:
+    """Every name :func:`get_extender` accepts, besides ``auto``."""
+    return [*NON_NEURAL, *_neural_names()]
+
+
+def _neural_names() -> list[str]:
+    try:
+        from .models import registry
+    except ImportError:
+        return []
+    return list(registry.available_models())
+
+
+def get_extender(name: str) -> BandExtender | None:
+    """Build the extender called ``name``; ``None`` for ``none`` (plain resampling)."""
+    if name == "none":
+        return None
+    if name == "sbr":
+        return _SBR()
+    if name in _neural_names():
+        from .models import registry
+
+        return registry.load_extender(name)
+    choices = ", ".join(["auto", *available_names()])
+    raise UpscalerError(f"unknown model '{name}'; choose one of: {choices}")
+
+
+def choose_extender(requested: str, full_band: bool, lossy: bool) -> tuple[str, str]:
+    """Resolve ``auto`` to a concrete name. Returns ``(name, reason)``."""
+    if requested != "auto":
+        return requested, "chosen by the user"
+    if full_band:
+        return "none", "the input is already full band; resampling only"
+    neural = _neural_names()
+    if lossy and "restore" in neural:
+        return "restore", "lossy-codec fingerprint found"
+    if "default" in neural:
+        return "default", "band-limited input"
+    return "sbr", "band-limited input (no neural model installed; using band replication)"

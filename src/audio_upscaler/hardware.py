@@ -1,0 +1,121 @@
+"""System check (``audio-upscaler doctor``): what this machine has and what the tool will use."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+
+#: Containers the tool writes, and the codec library each needs.
+WRITE_FORMATS = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
+#: Codecs read through PyAV (decoding) that soundfile cannot open.
+PYAV_DECODERS = ("aac", "alac", "wmav2", "mp3", "opus", "vorbis", "flac")
+
+
+@dataclass
+class SystemInfo:
+    """Facts about the machine, plus the settings the tool recommends for it."""
+
+    python: str
+    platform: str
+    torch: str
+    device: str
+    device_name: str
+    gpu_memory_gb: float | None
+    cpu_threads: int
+    torch_threads: int
+    memory_total_gb: float
+    memory_available_gb: float
+    soundfile_formats: list[str]
+    pyav_decoders: list[str]
+    mp3_encoder: str | None
+    recommendations: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary_lines(self) -> list[str]:
+        gpu = f" ({self.gpu_memory_gb:.1f} GB)" if self.gpu_memory_gb else ""
+        lines = [
+            f"python      {self.python} on {self.platform}",
+            f"torch       {self.torch}",
+            f"device      {self.device}: {self.device_name}{gpu}",
+            f"cpu         {self.cpu_threads} threads (torch uses {self.torch_threads})",
+            f"memory      {self.memory_available_gb:.1f} GB free of {self.memory_total_gb:.1f} GB",
+            f"read/write  {', '.join(self.soundfile_formats)} (soundfile)",
+            f"read only   {', '.join(self.pyav_decoders) or 'none'} (PyAV)",
+            f"mp3 encoder {self.mp3_encoder or 'missing'}",
+        ]
+        lines += [f"recommend   {key} = {value}" for key, value in self.recommendations.items()]
+        return lines
+
+
+def _device() -> tuple[str, str, float | None]:
+    import torch
+
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return "cuda", props.name, props.total_memory / 2**30
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps", "Apple GPU", None
+    return "cpu", platform.processor() or platform.machine(), None
+
+
+def recommend(device: str, gpu_memory_gb: float | None, cpu_threads: int, memory_gb: float) -> dict[str, object]:
+    """Training and inference settings suited to the machine (the seed's hardware advice)."""
+    windows = sys.platform.startswith("win")
+    rec: dict[str, object] = {
+        "inference_device": device,
+        "num_workers": 0 if windows else max(0, min(4, cpu_threads - 1)),
+        "pin_memory": device == "cuda",
+        "mixed_precision": "bf16/fp16 (AMP)" if device == "cuda" else "off (fp32 on CPU)",
+    }
+    if device == "cuda" and gpu_memory_gb:
+        rec["train_batch_size"] = 16 if gpu_memory_gb >= 16 else 8 if gpu_memory_gb >= 8 else 4
+        rec["parallel_tune_trials"] = 2 if gpu_memory_gb > 8 else 1
+    else:
+        rec["train_batch_size"] = 4 if memory_gb >= 8 else 2
+        rec["parallel_tune_trials"] = 1
+    return rec
+
+
+def get_system_info() -> SystemInfo:
+    """Collect :class:`SystemInfo` for this machine (imports torch, soundfile, av)."""
+    import psutil
+    import soundfile as sf
+    import torch
+
+    device, name, gpu_gb = _device()
+    mem = psutil.virtual_memory()
+    threads = os.cpu_count() or 1
+    try:
+        import av
+
+        decoders = [c for c in PYAV_DECODERS if c in av.codecs_available]
+    except ImportError:
+        decoders = []
+    try:
+        import lameenc  # noqa: F401
+
+        mp3 = "lameenc"
+    except ImportError:
+        mp3 = "libsndfile" if "MP3" in sf.available_formats() else None
+    formats = sorted(sf.available_formats())
+    wanted = {"WAV", "FLAC", "AIFF", "OGG", "MP3"}
+    return SystemInfo(
+        python=platform.python_version(),
+        platform=f"{platform.system()} {platform.machine()}",
+        torch=torch.__version__,
+        device=device,
+        device_name=name,
+        gpu_memory_gb=gpu_gb,
+        cpu_threads=threads,
+        torch_threads=torch.get_num_threads(),
+        memory_total_gb=mem.total / 2**30,
+        memory_available_gb=mem.available / 2**30,
+        soundfile_formats=[f.lower() for f in formats if f in wanted] + (["opus"] if "OGG" in formats else []),
+        pyav_decoders=decoders,
+        mp3_encoder=mp3,
+        recommendations=recommend(device, gpu_gb, threads, mem.total / 2**30),
+    )

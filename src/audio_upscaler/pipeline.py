@@ -1,0 +1,357 @@
+"""``Upscaler``: the one object that owns the flow load -> analyze -> resample -> extend -> merge
+-> finish -> save. The CLI, web UI, batch jobs and streaming all call it.
+
+Everything runs on a stream of blocks ``[channels, n]``: the file is decoded block by block,
+resampled with a streaming soxr resampler, extended chunk by chunk (with context and
+cross-fade, see :mod:`audio_upscaler.chunking`), finished (gain, limiter, dither) and encoded
+block by block, so memory does not grow with the length of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .audio import Audio
+from .chunking import process_chunked
+from .errors import UpscalerError
+from .extenders import BandExtender, choose_extender, get_extender
+
+#: Content above this frequency is not invented unless ``air=True`` (Hz).
+AIR_LIMIT_HZ = 24_000.0
+STEREO_MODES = ("independent", "mid-side")
+MIN_RATE, MAX_RATE = 8_000, 768_000
+BLOCK_FRAMES = 65_536
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class UpscaleResult:
+    """What one upscale did (rates in Hz, times in seconds)."""
+
+    input_rate: int
+    output_rate: int
+    channels: int
+    duration_s: float
+    cutoff_hz: float
+    model: str
+    model_reason: str
+    elapsed_s: float
+    output_path: str | None = None
+    report: object | None = None
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio processed per second of wall time."""
+        return self.duration_s / max(self.elapsed_s, 1e-9)
+
+    def to_dict(self) -> dict:
+        return {
+            "input_rate": self.input_rate,
+            "output_rate": self.output_rate,
+            "channels": self.channels,
+            "duration_s": round(self.duration_s, 3),
+            "cutoff_hz": round(self.cutoff_hz, 1),
+            "model": self.model,
+            "model_reason": self.model_reason,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "realtime_factor": round(self.realtime_factor, 2),
+            "output_path": self.output_path,
+        }
+
+
+class Upscaler:
+    """Upscale audio files or in-memory :class:`Audio`.
+
+    Args:
+        model: ``auto`` (choose by analysis), ``sbr``, ``none`` or a neural model name.
+        target_rate: output sample rate in Hz (any integer rate from 8 kHz to 768 kHz).
+        quality: resampler quality, ``vhq|hq|mq|lq|linear``.
+        stereo: ``independent`` (each channel alone) or ``mid-side`` (stereo pairs as M/S).
+        normalize_dbfs: peak-normalize the output to this level; ``None`` keeps the input level.
+        limiter: run a look-ahead peak limiter so the output never clips.
+        remove_dc: high-pass the input at 5 Hz before processing.
+        air: allow invented content above 24 kHz when the target rate permits it.
+        cutoff_hz: override the measured cutoff of the input (Hz).
+        chunk_seconds: length of the chunks the band extender sees.
+        seed: seed of the dither noise (the output is reproducible).
+    """
+
+    def __init__(
+        self,
+        model: str = "auto",
+        target_rate: int = 48_000,
+        *,
+        quality: str = "vhq",
+        stereo: str = "independent",
+        normalize_dbfs: float | None = None,
+        limiter: bool = True,
+        remove_dc: bool = False,
+        air: bool = False,
+        cutoff_hz: float | None = None,
+        chunk_seconds: float = 8.0,
+        seed: int = 0,
+    ) -> None:
+        if not MIN_RATE <= int(target_rate) <= MAX_RATE:
+            raise UpscalerError(f"target rate {target_rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+        if stereo not in STEREO_MODES:
+            raise UpscalerError(f"stereo mode must be one of {', '.join(STEREO_MODES)}")
+        if normalize_dbfs is not None and not -60.0 <= normalize_dbfs <= 0.0:
+            raise UpscalerError("normalize level must be between -60 and 0 dBFS")
+        if cutoff_hz is not None and cutoff_hz <= 0:
+            raise UpscalerError("cutoff must be a positive frequency in Hz")
+        from .dsp.resample import QUALITIES
+
+        if quality not in QUALITIES:
+            raise UpscalerError(f"resampler quality must be one of {', '.join(QUALITIES)}")
+        self.model = model
+        self.target_rate = int(target_rate)
+        self.quality = quality
+        self.stereo = stereo
+        self.normalize_dbfs = normalize_dbfs
+        self.limiter = limiter
+        self.remove_dc = remove_dc
+        self.air = air
+        self.cutoff_hz = cutoff_hz
+        self.chunk_seconds = chunk_seconds
+        self.seed = seed
+        self._extenders: dict[str, BandExtender | None] = {}
+        if model != "auto":
+            self._extender(model)  # fail fast on an unknown name
+
+    # ------------------------------------------------------------------ public API
+
+    def upscale(self, audio: Audio) -> Audio:
+        """Upscale in memory; returns float32 :class:`Audio` at the target rate."""
+        from .analysis import analyze
+
+        self._check_rates(audio.sample_rate)
+        report = analyze(audio)
+        name, _, cutoff = self._plan(report)
+        blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
+        processed = list(self._process(blocks, audio.sample_rate, audio.channels, cutoff, name))
+        out = np.concatenate(processed, axis=1) if processed else np.zeros((audio.channels, 0), np.float32)
+        gain = self._normalize_gain(float(np.max(np.abs(out), initial=0.0)))
+        out = np.concatenate(list(self._finish([out], self.target_rate, audio.channels, gain, -0.1)), axis=1)
+        return Audio(out, self.target_rate, dict(audio.tags), None, "float")
+
+    def upscale_file(
+        self,
+        input_path: str | os.PathLike,
+        output_path: str | os.PathLike,
+        *,
+        fmt=None,
+        overwrite: bool = False,
+        progress: ProgressFn | None = None,
+        on_plan: Callable[[UpscaleResult], None] | None = None,
+    ) -> UpscaleResult:
+        """Upscale a file into another file, atomically.
+
+        Args:
+            fmt: an :class:`audio_upscaler.io.OutputFormat`; default from the extension.
+            progress: called as ``progress(done_frames, total_frames)`` of output.
+            on_plan: called once analysis has chosen the model, before processing.
+        """
+        from . import io
+        from .analysis import analyze
+
+        started = time.perf_counter()
+        info = io.probe(input_path)
+        self._check_rates(info.sample_rate)
+        fmt = fmt or io.output_format_for(output_path)
+        fmt.validate_rate(self.target_rate)
+        output_path = io.check_output_path(output_path, input_path, overwrite)
+
+        report = analyze(input_path)
+        name, reason, cutoff = self._plan(report)
+        result = UpscaleResult(
+            info.sample_rate, self.target_rate, info.channels, report.duration, cutoff, name, reason, 0.0,
+            str(output_path), report,
+        )
+        if on_plan:
+            on_plan(result)
+        from .dsp.resample import output_length
+
+        frames = info.frames or round(report.duration * info.sample_rate)
+        total = output_length(frames, info.sample_rate, self.target_rate)
+        ceiling = -0.1 if fmt.is_integer_pcm or fmt.container in ("wav", "flac", "aiff") else -1.0
+        with io.open_reader(input_path) as reader:
+            processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, cutoff, name)
+            processed = _report_progress(processed, total, progress)
+            if self.normalize_dbfs is None:
+                self._write(output_path, fmt, info, self._finish(processed, self.target_rate, info.channels, 1.0, ceiling), overwrite)
+            else:
+                self._write_normalized(output_path, fmt, info, processed, ceiling, overwrite)
+        result.elapsed_s = time.perf_counter() - started
+        return result
+
+    # ------------------------------------------------------------------ planning
+
+    def _check_rates(self, input_rate: int) -> None:
+        if self.target_rate < input_rate:
+            raise UpscalerError(
+                f"target rate {self.target_rate} Hz is below the input rate {input_rate} Hz; "
+                "choose --rate of at least the input rate"
+            )
+
+    def _plan(self, report) -> tuple[str, str, float]:
+        """Choose the model and the cutoff from the analysis report."""
+        cutoff = float(self.cutoff_hz or report.cutoff_hz)
+        full_band = report.full_band and self.cutoff_hz is None
+        name, reason = choose_extender(self.model, full_band, bool(getattr(report, "lossy_fingerprint", False)))
+        limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
+        if name != "none" and cutoff >= 0.98 * limit:
+            name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
+        return name, reason, cutoff
+
+    def _extender(self, name: str) -> BandExtender | None:
+        if name not in self._extenders:
+            self._extenders[name] = get_extender(name)
+        return self._extenders[name]
+
+    # ------------------------------------------------------------------ processing
+
+    def _process(
+        self, blocks: Iterable[np.ndarray], input_rate: int, channels: int, cutoff: float, name: str
+    ) -> Iterator[np.ndarray]:
+        """Resample and extend a block stream; yields ``[channels, n]`` at the target rate."""
+        from .dsp.bands import merge_context
+
+        resampled = self._resample(blocks, input_rate, channels)
+        extender = self._extender(name)
+        if extender is None:
+            yield from resampled
+            return
+        sr = self.target_rate
+        air_limit = None if self.air or sr / 2 <= AIR_LIMIT_HZ else AIR_LIMIT_HZ
+        context = extender.context_samples(sr) + merge_context(sr, cutoff)
+        if air_limit:
+            context += merge_context(sr, air_limit)
+        hop = max(int(self.chunk_seconds * sr), 4 * context)
+        fade = min(2 * context, int(0.02 * sr))
+        window_fn = self._window_fn(extender, cutoff, air_limit, channels)
+        yield from process_chunked(window_fn, resampled, channels, hop, context, fade)
+
+    def _resample(self, blocks: Iterable[np.ndarray], input_rate: int, channels: int) -> Iterator[np.ndarray]:
+        from .dsp.finish import DCBlocker
+        from .dsp.resample import StreamResampler
+
+        dc = DCBlocker(input_rate, channels) if self.remove_dc else None
+        resampler = StreamResampler(input_rate, self.target_rate, channels, self.quality)
+        for block in blocks:
+            if dc is not None:
+                block = dc.process(block)
+            out = resampler.process(block)
+            if out.shape[1]:
+                yield out
+        out = resampler.flush()
+        if out.shape[1]:
+            yield out
+
+    def _window_fn(self, extender: BandExtender, cutoff: float, air_limit: float | None, channels: int):
+        from .dsp.bands import merge_bands
+
+        sr = self.target_rate
+        mid_side = self.stereo == "mid-side" and channels == 2
+
+        def process(window: np.ndarray) -> np.ndarray:
+            x = _to_mid_side(window) if mid_side else window
+            merged = merge_bands(x, extender.extend(x, sr, cutoff), sr, cutoff)
+            if air_limit:
+                merged = merge_bands(merged, x, sr, air_limit)
+            return _from_mid_side(merged) if mid_side else merged
+
+        return process
+
+    # ------------------------------------------------------------------ finishing and writing
+
+    def _normalize_gain(self, peak: float) -> float:
+        if self.normalize_dbfs is None or peak <= 0.0:
+            return 1.0
+        from .dsp.finish import peak_normalize_gain
+
+        return peak_normalize_gain(peak, self.normalize_dbfs)
+
+    def _finish(
+        self, blocks: Iterable[np.ndarray], sample_rate: int, channels: int, gain: float, ceiling_dbfs: float
+    ) -> Iterator[np.ndarray]:
+        """Apply gain and the limiter (its delay removed) to a block stream."""
+        if gain != 1.0:
+            blocks = (b * np.float32(gain) for b in blocks)
+        if not self.limiter:
+            yield from blocks
+            return
+        from .dsp.finish import Limiter
+
+        limiter = Limiter(sample_rate, channels, ceiling_dbfs=ceiling_dbfs)
+        to_drop = limiter.delay
+        for out in _chain_flush(blocks, limiter):
+            if to_drop:
+                cut = min(to_drop, out.shape[1])
+                out, to_drop = out[:, cut:], to_drop - cut
+            if out.shape[1]:
+                yield out
+
+    def _write(self, path: Path, fmt, info, blocks: Iterable[np.ndarray], overwrite: bool) -> None:
+        from . import io
+        from .dsp.finish import tpdf_dither
+
+        rng = np.random.default_rng(self.seed)
+        dither_bits = fmt.bit_depth if fmt.is_integer_pcm and fmt.bit_depth and fmt.bit_depth <= 24 else None
+        with io.open_writer(path, self.target_rate, info.channels, fmt, tags=info.tags, overwrite=overwrite) as writer:
+            for block in blocks:
+                writer.write(tpdf_dither(block, dither_bits, rng) if dither_bits else block)
+
+    def _write_normalized(self, path: Path, fmt, info, processed: Iterable[np.ndarray], ceiling: float, overwrite: bool) -> None:
+        """Two passes with flat memory: float temp file next to the output, then scale and encode."""
+        import soundfile as sf
+
+        fd, tmp = tempfile.mkstemp(prefix=".upscale-", suffix=".rf64", dir=Path(path).parent)
+        os.close(fd)
+        try:
+            peak = 0.0
+            with sf.SoundFile(tmp, "w", self.target_rate, info.channels, subtype="FLOAT", format="RF64") as f:
+                for block in processed:
+                    peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
+                    f.write(block.T)
+            gain = self._normalize_gain(peak)
+            with sf.SoundFile(tmp) as f:
+                blocks = (b.T.astype(np.float32) for b in f.blocks(BLOCK_FRAMES, always_2d=True))
+                self._write(path, fmt, info, self._finish(blocks, self.target_rate, info.channels, gain, ceiling), overwrite)
+        except OSError as exc:
+            raise UpscalerError(f"cannot write temporary file next to {path}: {exc.strerror or exc}") from exc
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _chain_flush(blocks: Iterable[np.ndarray], stage) -> Iterator[np.ndarray]:
+    """Run a stateful ``process``/``flush`` stage over a block stream."""
+    for block in blocks:
+        yield stage.process(block)
+    yield stage.flush()
+
+
+def _report_progress(blocks: Iterable[np.ndarray], total: int, progress: ProgressFn | None) -> Iterator[np.ndarray]:
+    done = 0
+    for block in blocks:
+        done += block.shape[1]
+        if progress:
+            progress(min(done, total), total)
+        yield block
+
+
+def _to_mid_side(x: np.ndarray) -> np.ndarray:
+    """``[2, T]`` left/right -> mid/side."""
+    return np.stack([(x[0] + x[1]) * 0.5, (x[0] - x[1]) * 0.5])
+
+
+def _from_mid_side(x: np.ndarray) -> np.ndarray:
+    """``[2, T]`` mid/side -> left/right."""
+    return np.stack([x[0] + x[1], x[0] - x[1]])
