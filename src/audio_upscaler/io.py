@@ -1,0 +1,327 @@
+"""Read any audio file, write WAV/FLAC/AIFF/MP3/OGG/Opus, atomically.
+
+Reading goes through libsndfile (``soundfile``: WAV, FLAC, AIFF, OGG Vorbis/Opus, MP3) and falls
+back to FFmpeg (PyAV: AAC/M4A, ALAC, WMA, audio inside MP4/MKV/WebM/MOV ...) when libsndfile
+cannot open the file.  Both are decoded incrementally, so :class:`AudioReader` keeps only about
+one block in memory whatever the file length.  Samples come out as float32 ``[channels, time]``
+at nominal full scale +-1.0.
+
+Writing goes to a hidden temporary file in the destination folder that is renamed over the
+output only when everything was written (:class:`AudioWriter`), so a failure never leaves a
+partial output file.  Every problem a user can cause raises a one-line
+:class:`~audio_upscaler.errors.UpscalerError` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .audio import Audio
+from .errors import UpscalerError
+from .io_formats import (
+    CHUNK_FRAMES, MAX_CHANNELS, MAX_RATE, MIN_RATE, AudioInfo, OutputFormat, PyAVSource, SoundfileSource,
+    encode_samples, normalize_tags, open_source, output_format_for, write_tags,
+)
+
+__all__ = [
+    "AudioInfo", "AudioReader", "AudioWriter", "OutputFormat", "check_output_path", "open_reader",
+    "open_writer", "output_format_for", "probe", "read_audio", "write_audio",
+]
+
+_LOSSY_SLACK = 4096  # frames a lossy stream may fall short of its header's (estimated) length
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+class AudioReader:
+    """Decodes a file block by block; create it with :func:`open_reader`.
+
+    ``read(frames)`` returns float32 ``[channels, n]`` with ``n == frames`` except at the end of
+    the file (``n == 0`` at EOF).  NaN/Inf samples and files shorter than their header raise
+    :class:`UpscalerError` when the reader gets there.
+    """
+
+    def __init__(self, source: SoundfileSource | PyAVSource) -> None:
+        self._source = source
+        self.info: AudioInfo = source.info
+        self._chunks = source.chunks()
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+        self._decoded = 0
+        self._eof = False
+        while self._decoded == 0 and self._pull():  # proves the file decodes and holds samples
+            pass
+        if self._decoded == 0:
+            raise UpscalerError(f"{self.info.path}: contains no audio samples")
+
+    def read(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames as float32 ``[channels, n]``, ``n < frames`` only at the end."""
+        if frames < 0:
+            raise ValueError(f"frames must be >= 0, got {frames}")
+        while self._buffered < frames and self._pull():
+            pass
+        if not self._buffer:
+            return np.zeros((self.info.channels, 0), np.float32)
+        data = np.concatenate(self._buffer, axis=1) if len(self._buffer) > 1 else self._buffer[0]
+        rest = data[:, frames:]
+        self._buffer = [rest] if rest.shape[1] else []
+        self._buffered = rest.shape[1]
+        return np.ascontiguousarray(data[:, :frames])
+
+    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        """Yield float32 ``[channels, frames]`` blocks (the last one may be shorter) until EOF."""
+        while (block := self.read(frames)).shape[1]:
+            yield block
+
+    def _pull(self) -> bool:
+        """Decode one more chunk into the buffer; ``False`` at EOF."""
+        if self._eof:
+            return False
+        path = self.info.path
+        try:
+            chunk = next(self._chunks, None)
+        except self._source.errors as exc:
+            raise UpscalerError(f"{path}: cannot decode, the file is corrupt or truncated ({exc})") from exc
+        if chunk is None:
+            self._eof = True
+            self._check_complete()
+            return False
+        finite = np.isfinite(chunk).all(axis=0)
+        if not finite.all():
+            seconds = (self._decoded + int(np.argmin(finite))) / self.info.sample_rate
+            raise UpscalerError(f"{path}: contains NaN or infinite sample values (at {seconds:.3f} s)")
+        if chunk.shape[1]:
+            self._buffer.append(chunk)
+            self._buffered += chunk.shape[1]
+            self._decoded += chunk.shape[1]
+        return True
+
+    def _check_complete(self) -> None:
+        if problem := self._source.header_problem():  # libsndfile logs some problems only at EOF
+            raise UpscalerError(f"{self.info.path}: the file is truncated: {problem}")
+        expected = self._source.expected_frames
+        if expected is None:
+            return
+        slack = 0 if self._source.lossless else max(_LOSSY_SLACK, expected // 100)
+        if self._decoded + slack < expected:
+            raise UpscalerError(
+                f"{self.info.path}: the file is truncated: its header promises {expected} frames "
+                f"but only {self._decoded} could be decoded"
+            )
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def open_reader(path: str | Path) -> AudioReader:
+    """Open ``path`` for streaming; raises :class:`UpscalerError` for anything a user can fix."""
+    path = _check_input_path(path)
+    source = open_source(path)
+    try:
+        info = source.info
+        if problem := source.header_problem():
+            raise UpscalerError(f"{path}: the file is truncated: {problem}")
+        if not MIN_RATE <= info.sample_rate <= MAX_RATE:
+            raise UpscalerError(
+                f"{path}: sample rate {info.sample_rate} Hz is not supported (must be {MIN_RATE}-{MAX_RATE} Hz)"
+            )
+        if not 1 <= info.channels <= MAX_CHANNELS:
+            raise UpscalerError(f"{path}: {info.channels} channels are not supported (at most {MAX_CHANNELS})")
+        return AudioReader(source)
+    except BaseException:
+        source.close()
+        raise
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Format, rate, channels, length, bit depth and tags of ``path`` (decodes one block only)."""
+    with open_reader(path) as reader:
+        return reader.info
+
+
+def read_audio(path: str | Path) -> Audio:
+    """Decode the whole file into an :class:`Audio` (float32 ``[channels, time]``)."""
+    with open_reader(path) as reader:
+        blocks = list(reader.blocks(CHUNK_FRAMES))
+    info = reader.info
+    return Audio(np.concatenate(blocks, axis=1), info.sample_rate, dict(info.tags), info.bit_depth, info.codec)
+
+
+def _check_input_path(path: str | Path) -> Path:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UpscalerError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise UpscalerError(f"{path}: cannot read: {exc.strerror}") from None
+    if path.is_dir():
+        raise UpscalerError(f"{path}: is a directory, not an audio file")
+    if size == 0:
+        raise UpscalerError(f"{path}: the file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise UpscalerError(f"{path}: cannot read: permission denied")
+    return path
+
+
+# ---- writing ----------------------------------------------------------------------------------
+
+def check_output_path(output: str | Path, input: str | Path | None = None, overwrite: bool = False) -> Path:
+    """Return ``output`` as a Path if it may be written, else raise :class:`UpscalerError`.
+
+    Refuses: a directory, a missing or unwritable folder, the input file itself (also through
+    symlinks/hard links), and an existing file unless ``overwrite``.
+    """
+    out = Path(output)
+    folder = out.parent
+    if out.is_dir():
+        raise UpscalerError(f"{out}: is a directory; give an output file name")
+    if not folder.is_dir():
+        raise UpscalerError(f"{out}: the output folder '{folder}' does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UpscalerError(f"{out}: permission denied: cannot write to the folder '{folder}'")
+    if input is not None and _same_file(out, Path(input)):
+        raise UpscalerError(f"{out}: the output would overwrite the input file; choose another output name")
+    if os.path.lexists(out) and not overwrite:
+        raise UpscalerError(f"{out}: exists; pass --overwrite to replace it")
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+class AudioWriter:
+    """Streams blocks into a hidden temporary file next to ``path``; create with :func:`open_writer`.
+
+    As a context manager it commits (renames the temporary file onto ``path``) on a clean exit
+    and deletes the temporary file when an exception escapes.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt: OutputFormat,
+                 tags: dict | None = None, overwrite: bool = False) -> None:
+        self.path = check_output_path(path, overwrite=overwrite)
+        fmt.validate_rate(sample_rate)
+        fmt.validate_channels(channels)
+        self.fmt, self.sample_rate, self.channels = fmt, int(sample_rate), int(channels)
+        self._overwrite = overwrite
+        # libsndfile gets the format explicitly, so the temporary name needs no audio extension.
+        self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        self._file: sf.SoundFile | None = None
+        self._open = True
+        try:
+            os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            params = fmt.soundfile_params(self.sample_rate, self.channels)
+            self._file = sf.SoundFile(self._tmp, "w", self.sample_rate, self.channels, **params)
+            write_tags(self._file, normalize_tags(tags or {}), latin1=fmt.container == "mp3")
+        except (OSError, sf.SoundFileError) as exc:
+            raise self._fail(exc) from exc
+
+    def write(self, block: np.ndarray) -> None:
+        """Append float ``[channels, n]`` samples (full scale +-1.0).
+
+        Values are clipped to [-1, 1] unless the output is 32-bit float; integer PCM is rounded
+        to the nearest step (add dither beforehand if wanted).
+        """
+        if not self._open:
+            raise ValueError("the writer is already closed")
+        block = np.asarray(block)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"expected a [{self.channels}, n] block, got shape {block.shape}")
+        if not np.isfinite(block).all():
+            raise ValueError("cannot write NaN or infinite samples")
+        try:
+            self._file.write(np.ascontiguousarray(encode_samples(block, self.fmt).T))
+        except (OSError, sf.SoundFileError) as exc:
+            raise self._fail(exc) from exc
+
+    def commit(self) -> Path:
+        """Finish the file and move it onto ``path``; returns ``path``."""
+        if not self._open:
+            raise ValueError("the writer is already closed")
+        try:
+            self._file.close()
+            if not self._overwrite and os.path.lexists(self.path):
+                raise FileExistsError(errno.EEXIST, "exists", str(self.path))
+            os.replace(self._tmp, self.path)
+        except (OSError, sf.SoundFileError) as exc:
+            raise self._fail(exc) from exc
+        self._open = False
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written; leaves no file behind.  Safe to call more than once."""
+        self._open = False
+        if self._file is not None:
+            with contextlib.suppress(OSError, sf.SoundFileError):
+                self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+    def _fail(self, exc: BaseException) -> UpscalerError:
+        error = _write_error(self.path, exc)  # before abort(): that frees the space we ran out of
+        self.abort()
+        return error
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def open_writer(path: str | Path, sample_rate: int, channels: int, fmt: OutputFormat,
+                tags: dict | None = None, overwrite: bool = False) -> AudioWriter:
+    """Start writing ``path`` atomically; see :class:`AudioWriter`."""
+    return AudioWriter(path, sample_rate, channels, fmt, tags, overwrite)
+
+
+def write_audio(path: str | Path, audio: Audio, fmt: OutputFormat | None = None, overwrite: bool = False) -> Path:
+    """Write ``audio`` (with its tags) to ``path``; the format defaults to the extension's."""
+    fmt = fmt or output_format_for(path)
+    with open_writer(path, audio.sample_rate, audio.channels, fmt, audio.tags, overwrite) as writer:
+        for start in range(0, audio.frames, CHUNK_FRAMES):
+            writer.write(audio.samples[:, start : start + CHUNK_FRAMES])
+    return writer.path
+
+
+def _write_error(path: Path, exc: BaseException) -> UpscalerError:
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT) or (isinstance(exc, sf.SoundFileError) and _nearly_full(path.parent)):
+        return UpscalerError(f"{path}: cannot write: disk full (no space left on device)")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UpscalerError(f"{path}: cannot write: permission denied")
+    if code == errno.EEXIST:
+        return UpscalerError(f"{path}: exists; pass --overwrite to replace it")
+    return UpscalerError(f"{path}: cannot write: {exc}")
+
+
+def _nearly_full(folder: Path) -> bool:
+    """libsndfile reports a failed write only as "System error", so look at the free space."""
+    try:
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False

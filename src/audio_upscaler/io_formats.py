@@ -1,0 +1,437 @@
+"""Formats and codec back ends behind :mod:`audio_upscaler.io`.
+
+- Output formats: which container an extension means, how an :class:`OutputFormat` maps onto
+  libsndfile's ``format``/``subtype``/``compression_level``, which sample rates and channel
+  counts each format can store, and how float samples and tags are stored.
+- Input: :class:`AudioInfo`, codec/bit-depth/tag naming, and the two decoders (libsndfile via
+  ``soundfile``; FFmpeg via PyAV, imported only when needed) that yield float32
+  ``[channels, n]`` chunks for :class:`audio_upscaler.io.AudioReader`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import UpscalerError
+
+MIN_RATE, MAX_RATE = 1_000, 768_000
+MAX_CHANNELS = 8
+
+EXTENSIONS = {
+    ".wav": "wav", ".wave": "wav", ".flac": "flac", ".aif": "aiff", ".aiff": "aiff", ".aifc": "aiff",
+    ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg", ".opus": "opus",
+}
+CONTAINERS = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
+LOSSLESS = ("wav", "flac", "aiff")
+
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the rates libsndfile's Opus encoder accepts
+VORBIS_MAX_RATE = 192_000  # libvorbis has no encoder setup above ~200 kHz (libsndfile crashes)
+FLAC_MAX_RATE = 655_350
+
+DEFAULT_MP3_KBPS = 320
+DEFAULT_OPUS_KBPS_PER_CHANNEL = 96
+DEFAULT_VORBIS_QUALITY = 0.7
+
+# Tag keys kept when reading and written when the format allows (libsndfile's string types).
+TAG_KEYS = ("title", "artist", "album", "date", "genre", "tracknumber", "comment", "copyright", "license")
+TAG_ALIASES = {"track": "tracknumber", "year": "date", "tyer": "date", "tdrc": "date", "description": "comment"}
+
+# libsndfile's MP3 (LAME) encoder maps compression level c in [0, 1] linearly onto a CBR bitrate
+# range that depends on the MPEG version implied by the sample rate: (minimum rate, top, bottom).
+_MP3_BITRATE_RANGES = ((32_000, 320, 32), (16_000, 160, 8), (0, 64, 8))
+_MAX_LEVEL = 0.999  # libsndfile's MP3 encoder rejects exactly 1.0
+CHUNK_FRAMES = 65_536  # frames libsndfile decodes per call
+_SF_MALFORMED = 3  # libsndfile error code: "Supported file format but file is malformed"
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How to encode an output file.
+
+    Attributes:
+        container: ``wav | flac | aiff | mp3 | ogg | opus`` (``ogg`` is OGG Vorbis).
+        bit_depth: 16 or 24 (integer PCM) or 32 (32-bit float, WAV/AIFF only) for lossless
+            containers; ``None`` for lossy ones.
+        bitrate_kbps: total bitrate in kbit/s for MP3 CBR and Opus (``None``: format default,
+            320 kbit/s for MP3 and 96 kbit/s per channel for Opus).
+        vbr: MP3 variable bitrate (LAME ``-V quality``) instead of CBR.
+        quality: MP3 VBR quality 0 (best) .. 9, or OGG Vorbis quality 0 .. 1 (1 = best).
+    """
+
+    container: str
+    bit_depth: int | None = None
+    bitrate_kbps: int | None = None
+    vbr: bool = False
+    quality: float | None = None
+
+    @property
+    def is_integer_pcm(self) -> bool:
+        """True for 16/24-bit integer PCM output (WAV, FLAC, AIFF)."""
+        return self.container in LOSSLESS and self.bit_depth in (16, 24)
+
+    @property
+    def is_float(self) -> bool:
+        """True for 32-bit float output (WAV, AIFF), which stores values beyond +-1.0."""
+        return self.container in LOSSLESS and self.bit_depth == 32
+
+    def validate_rate(self, sample_rate: int) -> None:
+        """Raise :class:`UpscalerError` if this format cannot store ``sample_rate`` Hz."""
+        if not MIN_RATE <= sample_rate <= MAX_RATE:
+            raise UpscalerError(f"sample rate {sample_rate} Hz is outside the supported {MIN_RATE}-{MAX_RATE} Hz")
+        if self.container == "mp3" and sample_rate not in MP3_RATES:
+            raise UpscalerError(
+                f"MP3 cannot store {sample_rate} Hz: it supports only {_khz(MP3_RATES)} kHz (at most 48 kHz); "
+                "use FLAC or WAV for higher rates"
+            )
+        if self.container == "opus" and sample_rate not in OPUS_RATES:
+            raise UpscalerError(
+                f"Opus files can only be written at {_khz(OPUS_RATES)} kHz, not {sample_rate} Hz; "
+                "use -r 48000 or another format"
+            )
+        if self.container == "ogg" and sample_rate > VORBIS_MAX_RATE:
+            raise UpscalerError(
+                f"OGG Vorbis supports at most {VORBIS_MAX_RATE} Hz, not {sample_rate} Hz; use FLAC or WAV"
+            )
+        if self.container == "flac" and sample_rate > FLAC_MAX_RATE:
+            raise UpscalerError(f"FLAC supports at most {FLAC_MAX_RATE} Hz, not {sample_rate} Hz; use WAV")
+
+    def validate_channels(self, channels: int) -> None:
+        """Raise :class:`UpscalerError` if this format cannot store ``channels`` channels."""
+        limit = 2 if self.container == "mp3" else MAX_CHANNELS
+        if not 1 <= channels <= limit:
+            raise UpscalerError(f"{self.container.upper()} output supports 1-{limit} channels, not {channels}")
+
+    def soundfile_params(self, sample_rate: int, channels: int) -> dict:
+        """Keyword arguments for ``soundfile.SoundFile(..., mode="w")``."""
+        if self.container in LOSSLESS:
+            subtype = "FLOAT" if self.bit_depth == 32 else f"PCM_{self.bit_depth}"
+            return {"format": self.container.upper(), "subtype": subtype}
+        if self.container == "mp3":
+            if self.vbr:  # libsndfile: LAME VBR quality = 10 * compression level
+                return {"format": "MP3", "subtype": "MPEG_LAYER_III", "bitrate_mode": "VARIABLE",
+                        "compression_level": _level((self.quality or 0.0) / 10)}
+            top, bottom = next((t, b) for lo, t, b in _MP3_BITRATE_RANGES if sample_rate >= lo)
+            kbps = self.bitrate_kbps or DEFAULT_MP3_KBPS
+            return {"format": "MP3", "subtype": "MPEG_LAYER_III", "bitrate_mode": "CONSTANT",
+                    "compression_level": _level((top - kbps) / (top - bottom))}
+        if self.container == "ogg":  # libsndfile: Vorbis quality = 1 - compression level
+            quality = DEFAULT_VORBIS_QUALITY if self.quality is None else self.quality
+            return {"format": "OGG", "subtype": "VORBIS", "compression_level": _level(1 - quality)}
+        # Opus: libsndfile maps level c to 6 + (1 - c) * 250 kbit/s per channel.
+        per_channel = (self.bitrate_kbps / channels) if self.bitrate_kbps else DEFAULT_OPUS_KBPS_PER_CHANNEL
+        return {"format": "OGG", "subtype": "OPUS", "compression_level": _level(1 - (per_channel - 6) / 250)}
+
+
+def output_format_for(
+    path: str | Path,
+    format: str | None = None,
+    bit_depth: int | None = None,
+    bitrate_kbps: int | None = None,
+    vbr: bool | float | None = False,
+    quality: float | None = None,
+) -> OutputFormat:
+    """Pick and validate the output format from the extension of ``path`` or ``format``.
+
+    ``vbr`` may also be a number: it is then the VBR quality (the CLI's ``--vbr Q``), i.e.
+    MP3 quality 0 (best) .. 9, or OGG Vorbis quality 0 .. 1.  Defaults: 24-bit for WAV/FLAC/AIFF,
+    MP3 CBR 320 kbit/s, Vorbis quality 0.7, Opus 96 kbit/s per channel.
+    """
+    container = _container(path, format)
+    if vbr is not None and not isinstance(vbr, bool):
+        quality, vbr = float(vbr), True
+    vbr = bool(vbr)
+    lossy_options = bitrate_kbps is not None or vbr or quality is not None
+    if container in LOSSLESS:
+        if lossy_options:
+            raise UpscalerError(f"bitrate/VBR settings apply to MP3, OGG and Opus, not {container.upper()}")
+        allowed = (16, 24) if container == "flac" else (16, 24, 32)
+        bit_depth = 24 if bit_depth is None else bit_depth
+        if bit_depth not in allowed:
+            raise UpscalerError(
+                f"{container.upper()} supports bit depths {', '.join(map(str, allowed))}, not {bit_depth}"
+                + ("; use WAV or AIFF for 32-bit float" if container == "flac" else "")
+            )
+        return OutputFormat(container, bit_depth)
+    if bit_depth is not None:
+        raise UpscalerError(f"a bit depth applies to WAV, FLAC and AIFF, not {container.upper()}")
+    if container == "mp3":
+        return _mp3_format(bitrate_kbps, vbr, quality)
+    if container == "ogg":
+        if bitrate_kbps is not None:
+            raise UpscalerError("OGG Vorbis is set by a quality (--vbr 0-1), not a bitrate")
+        quality = DEFAULT_VORBIS_QUALITY if quality is None else quality
+        _check_range("OGG Vorbis quality", quality, 0, 1)
+        return OutputFormat("ogg", vbr=True, quality=quality)
+    if vbr or quality is not None:
+        raise UpscalerError("Opus is set by a bitrate (--bitrate), not a VBR quality")
+    if bitrate_kbps is not None:
+        _check_range("Opus bitrate (kbit/s)", bitrate_kbps, 6, 2048)
+    return OutputFormat("opus", bitrate_kbps=bitrate_kbps)
+
+
+def _mp3_format(bitrate_kbps: int | None, vbr: bool, quality: float | None) -> OutputFormat:
+    if vbr and bitrate_kbps is not None:
+        raise UpscalerError("choose either a constant bitrate (--bitrate) or VBR (--vbr) for MP3, not both")
+    if vbr:
+        quality = 0.0 if quality is None else quality
+        _check_range("MP3 VBR quality", quality, 0, 9)
+        return OutputFormat("mp3", vbr=True, quality=quality)
+    if quality is not None:
+        raise UpscalerError("an MP3 quality needs VBR mode (--vbr Q)")
+    bitrate_kbps = DEFAULT_MP3_KBPS if bitrate_kbps is None else bitrate_kbps
+    _check_range("MP3 bitrate (kbit/s)", bitrate_kbps, 8, 320)
+    return OutputFormat("mp3", bitrate_kbps=bitrate_kbps)
+
+
+def _container(path: str | Path, format: str | None) -> str:
+    if format is not None:
+        name = format.lower().lstrip(".")
+        if name not in CONTAINERS:
+            raise UpscalerError(f"unknown output format '{format}'; use one of: {', '.join(CONTAINERS)}")
+        return name
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise UpscalerError(
+            f"cannot tell the output format of '{Path(path).name}' from its extension; "
+            f"use one of {', '.join(EXTENSIONS)} or pass --format"
+        )
+    return EXTENSIONS[suffix]
+
+
+def _check_range(what: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise UpscalerError(f"{what} must be between {low} and {high}, not {value}")
+
+
+def _level(value: float) -> float:
+    return min(max(float(value), 0.0), _MAX_LEVEL)
+
+
+def _khz(rates: tuple[int, ...]) -> str:
+    return ", ".join(f"{r / 1000:g}" for r in rates)
+
+
+# ---- naming of what was read ------------------------------------------------------------------
+
+_SF_CODECS = {"MPEG_LAYER_III": "mp3", "MPEG_LAYER_II": "mp2", "MPEG_LAYER_I": "mp1", "VORBIS": "vorbis", "OPUS": "opus"}
+_AV_LOSSLESS = ("alac", "flac", "wavpack", "tta", "ape", "mlp", "truehd", "wmalossless")
+
+
+def soundfile_codec(format: str, subtype: str) -> str:
+    """Codec name for a libsndfile ``format``/``subtype``: ``pcm_16``, ``float``, ``flac``, ``mp3`` ..."""
+    if format == "FLAC":
+        return "flac"
+    if subtype.startswith("ALAC"):
+        return "alac"
+    return _SF_CODECS.get(subtype, subtype.lower())
+
+
+def soundfile_bit_depth(subtype: str) -> int | None:
+    """Bits per sample of an integer PCM/ALAC libsndfile subtype, else ``None`` (float, lossy)."""
+    match = re.fullmatch(r"(?:PCM|ALAC)_[SU]?(\d+)", subtype)
+    return int(match.group(1)) if match else None
+
+
+def av_codec(name: str) -> str:
+    """FFmpeg decoder name with implementation suffixes removed (``mp3float`` -> ``mp3``)."""
+    return {"mp3float": "mp3", "aac_fixed": "aac"}.get(name, name)
+
+
+def av_bit_depth(codec: str, sample_format: str) -> int | None:
+    """Bit depth of a lossless FFmpeg stream, ``None`` for lossy codecs.
+
+    PCM codecs name it (``pcm_s24le`` -> 24); other lossless decoders output ``s16`` for 16-bit
+    sources and ``s32`` for deeper ones, which we report as 24 (by far the most common).
+    """
+    match = re.fullmatch(r"pcm_[suf](\d+)(?:le|be)?(?:_planar)?", codec)
+    if match:
+        return None if codec.startswith("pcm_f") else int(match.group(1))
+    if codec in _AV_LOSSLESS:
+        return 16 if sample_format.startswith("s16") else 24
+    return None
+
+
+def normalize_tags(raw: dict) -> dict[str, str]:
+    """Lower-case known tag keys (with aliases such as ``track`` -> ``tracknumber``), drop others."""
+    tags: dict[str, str] = {}
+    for key, value in raw.items():
+        key = TAG_ALIASES.get(str(key).lower(), str(key).lower())
+        value = str(value).strip()
+        if key in TAG_KEYS and value and key not in tags:
+            tags[key] = value
+    return tags
+
+
+# ---- decoders: libsndfile first, FFmpeg (PyAV) for everything else ------------------------------
+
+@dataclass
+class AudioInfo:
+    """What a file holds, known after opening it (no full decode).
+
+    ``frames``/``duration`` come from the header: exact for PCM/FLAC, usually exact for
+    MP3/Vorbis/Opus, ``None`` frames (and an estimated duration) for files decoded by FFmpeg.
+    ``bit_depth`` is 16/24/32 for integer PCM and lossless codecs, ``None`` for float and lossy.
+    """
+
+    path: Path
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    frames: int | None
+    duration: float | None
+    bit_depth: int | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class SoundfileSource:
+    """libsndfile decoder.  ``chunks()`` yields float32 ``[channels, <= CHUNK_FRAMES]``."""
+
+    errors: tuple[type[Exception], ...] = (sf.SoundFileError,)
+
+    def __init__(self, path: Path) -> None:
+        self._file = f = sf.SoundFile(str(path))
+        self.expected_frames = f.frames
+        self.lossless = f.subtype.startswith(("PCM", "ALAC", "FLOAT", "DOUBLE"))
+        try:
+            self.info = AudioInfo(
+                path, f.format.lower(), soundfile_codec(f.format, f.subtype), f.samplerate, f.channels,
+                f.frames, f.frames / f.samplerate if f.samplerate else None, soundfile_bit_depth(f.subtype),
+                normalize_tags(f.copy_metadata()),
+            )
+        except BaseException:
+            f.close()
+            raise
+
+    def header_problem(self) -> str | None:
+        """Why libsndfile's parse log says the file is cut short, or ``None``."""
+        log = self._file.extra_info
+        pattern = r"^\s*(?:data|SSND) *: *(\d+) *\(should be (\d+)\)"  # WAV / AIFF audio chunk sizes
+        for claimed, actual in re.findall(pattern, log, re.MULTILINE):
+            # 0 and 0xFFFFFFFF mark streamed WAVs whose writer never knew the length: not truncated.
+            if int(actual) < int(claimed) < 0x7FFFFFFF:
+                return f"the header promises {claimed} bytes of audio but only {actual} are present"
+        if "File ended unexpectedly" in log:
+            return "the Ogg stream ends without its end-of-stream marker"
+        return None
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        while len(data := self._file.read(CHUNK_FRAMES, dtype="float32", always_2d=True)):
+            yield data.T
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class PyAVSource:
+    """FFmpeg decoder for what libsndfile cannot open (first audio stream of any container)."""
+
+    lossless = True
+    expected_frames = None  # FFmpeg headers only estimate the length
+
+    def __init__(self, path: Path) -> None:
+        import av
+
+        self.errors = (av.error.FFmpegError,)
+        self._container = av.open(str(path), metadata_errors="ignore")
+        try:
+            if not self._container.streams.audio:
+                raise UpscalerError(f"{path}: not an audio file (it has no audio stream)")
+            self._stream = stream = self._container.streams.audio[0]
+            ctx = stream.codec_context
+            names = self._container.format.name.split(",")
+            suffix = path.suffix.lower().lstrip(".")
+            duration = (
+                float(stream.duration * stream.time_base) if stream.duration
+                else self._container.duration / av.time_base if self._container.duration else None
+            )
+            codec = av_codec(ctx.name)
+            self.info = AudioInfo(
+                path, suffix if suffix in names else names[0], codec, ctx.sample_rate, ctx.channels, None,
+                duration, av_bit_depth(codec, ctx.format.name if ctx.format else ""),
+                normalize_tags({**stream.metadata, **self._container.metadata}),
+            )
+        except BaseException:
+            self._container.close()
+            raise
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        rate, channels = self.info.sample_rate, self.info.channels
+        for frame in self._container.decode(self._stream):
+            if frame.sample_rate != rate or frame.layout.nb_channels != channels:
+                raise UpscalerError(
+                    f"{self.info.path}: the audio format changes mid-stream "
+                    f"({rate} Hz/{channels} ch -> {frame.sample_rate} Hz/{frame.layout.nb_channels} ch)"
+                )
+            yield frame_samples(frame.to_ndarray(), frame.format.is_planar, channels)
+
+    def header_problem(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def frame_samples(array: np.ndarray, planar: bool, channels: int) -> np.ndarray:
+    """FFmpeg frame data (planar ``[C, n]`` or packed ``[1, n * C]``, any sample type) -> float32 ``[C, n]``.
+
+    Integers are scaled by ``2 ** (bits - 1)`` like libsndfile does, so both decoders agree.
+    """
+    if not planar:
+        array = array.reshape(-1, channels).T
+    if array.dtype.kind == "u":  # 8-bit audio is unsigned, centred on 128
+        return (array.astype(np.float32) - 128) / 128
+    if array.dtype.kind == "i":
+        return array.astype(np.float32) / np.float32(2 ** (8 * array.dtype.itemsize - 1))
+    return array.astype(np.float32)
+
+
+def open_source(path: Path) -> SoundfileSource | PyAVSource:
+    """Open ``path`` with libsndfile, else with FFmpeg; :class:`UpscalerError` if neither can."""
+    try:
+        return SoundfileSource(path)
+    except sf.SoundFileError as exc:
+        sf_error = exc
+    import av
+
+    try:
+        return PyAVSource(path)
+    except av.error.FFmpegError as exc:
+        if getattr(sf_error, "code", None) == _SF_MALFORMED:
+            raise UpscalerError(f"{path}: the file is corrupt or truncated ({sf_error.error_string})") from exc
+        raise UpscalerError(f"{path}: not an audio file, or an audio format that cannot be decoded") from exc
+
+
+# ---- encoding ---------------------------------------------------------------------------------
+
+def encode_samples(block: np.ndarray, fmt: OutputFormat) -> np.ndarray:
+    """Float ``[C, n]`` -> what libsndfile stores exactly: int16 / int32 (24-bit in the top bits) / float32."""
+    if fmt.is_float:
+        return block.astype(np.float32, copy=False)
+    if not fmt.is_integer_pcm:
+        return np.clip(block, -1.0, 1.0).astype(np.float32)
+    scale = 2.0 ** (fmt.bit_depth - 1)
+    steps = np.clip(np.round(block.astype(np.float64) * scale), -scale, scale - 1)
+    return steps.astype(np.int16) if fmt.bit_depth == 16 else steps.astype(np.int32) << 8
+
+
+def write_tags(file: sf.SoundFile, tags: dict[str, str], latin1: bool) -> None:
+    """Store the tags the format has room for; others are skipped silently."""
+    for key in TAG_KEYS:
+        if key not in tags:
+            continue
+        with contextlib.suppress(sf.SoundFileError):
+            if latin1:
+                # libsndfile writes ID3 text frames as Latin-1, but soundfile's setter sends UTF-8
+                # bytes (which would read back as mojibake), so pass Latin-1 bytes directly.
+                sf._snd.sf_set_string(file._file, sf._str_types[key], tags[key].encode("latin-1", "replace"))
+            else:
+                setattr(file, key, tags[key])
