@@ -34,3 +34,12 @@ def band_limited(sample_rate: int, seconds: float, low_rate: int, channels: int 
     x = harmonic_tone(sample_rate, seconds, channels=channels, seed=seed)
     low = soxr.resample(x.T, sample_rate, low_rate, quality="VHQ").T
     return Audio(np.ascontiguousarray(low, dtype=np.float32), low_rate)
+
+
+def xcorr_peak_lag(x: np.ndarray, y: np.ndarray, max_lag: int = 2000) -> int:
+    """Lag (samples) of the cross-correlation peak of ``y`` against ``x``, summed over channels."""
+    n = 2 * x.shape[1]
+    spec = (np.conj(np.fft.rfft(x, n)) * np.fft.rfft(y, n)).sum(0)
+    xc = np.fft.irfft(spec, n)
+    lags = np.arange(-max_lag, max_lag + 1)
+    return int(lags[np.argmax(xc[lags])])

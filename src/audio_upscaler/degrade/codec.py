@@ -1,0 +1,96 @@
+"""Lossy-codec degradation: a real encode + decode (see :mod:`audio_upscaler.codecs`).
+
+Encoders low-pass their input at a bitrate-dependent frequency (LAME at 128 kbps: about 17 kHz).
+That band limit is measured once per setting on white noise (``codec_cutoff_hz``) and cached,
+so the chain can report the cutoff the decoded audio really has.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from .. import codecs
+from ..errors import UpscalerError
+from .base import Degradation, as_audio
+
+#: bitrates drawn from (the MP3 bitrate ladder; other codecs accept any of them)
+BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_VBR_QUALITIES = {"mp3": 9, "vorbis": 10}
+_EDGE_DROP_DB = 20.0
+
+
+@dataclass(frozen=True)
+class CodecParams:
+    """One codec setting; exactly one of ``bitrate_kbps`` / ``vbr_quality`` (mp3/vorbis) is set."""
+
+    codec: str
+    bitrate_kbps: int | None = None
+    vbr_quality: float | None = None
+
+
+def band_edge_hz(samples: np.ndarray, sample_rate: int, drop_db: float = _EDGE_DROP_DB) -> float:
+    """Highest frequency whose averaged level is within ``drop_db`` of the 300 Hz - 3 kHz level.
+
+    Meant for white-noise probes: ``[channels, time]`` in, Hz out (at most Nyquist).
+    """
+    freqs, power = signal.welch(samples, sample_rate, nperseg=1024, axis=-1)
+    level = np.convolve(power.mean(0), np.ones(5) / 5, mode="same")
+    reference = np.median(level[(freqs >= 300) & (freqs <= 3000)])
+    inside = np.nonzero(level >= reference * 10 ** (-drop_db / 10))[0]
+    return float(min(freqs[inside[-1]], sample_rate / 2)) if inside.size else 0.0
+
+
+def codec_cutoff_hz(params: CodecParams, sample_rate: int, channels: int = 1) -> float:
+    """Band edge (Hz, -20 dB) that ``params`` leave on one second of white noise.
+
+    Measured with the same channel count as the audio (LAME's low-pass depends on it; more than
+    two channels are coded one by one, like mono), then cached.
+    """
+    return _measured_cutoff_hz(params, sample_rate, 2 if channels == 2 else 1)
+
+
+@functools.lru_cache(maxsize=512)
+def _measured_cutoff_hz(params: CodecParams, sample_rate: int, channels: int) -> float:
+    probe = np.random.default_rng(99).standard_normal((channels, sample_rate)).astype(np.float32)
+    decoded = codecs.roundtrip(0.1 * probe, sample_rate, params.codec, params.bitrate_kbps,
+                               params.vbr_quality)
+    return band_edge_hz(decoded, sample_rate)
+
+
+class Codec(Degradation):
+    """Encode + decode with a codec drawn from ``codecs`` at a bitrate within ``bitrate_kbps``.
+
+    With probability ``vbr_probability`` mp3/vorbis use a random VBR quality instead.
+    """
+
+    def __init__(self, codec_names: tuple[str, ...] = codecs.CODECS,
+                 bitrate_kbps: tuple[int, int] = (32, 320), vbr_probability: float = 0.0):
+        unknown = set(codec_names) - set(codecs.CODECS)
+        if unknown or not codec_names:
+            raise UpscalerError(f"unknown codecs {sorted(unknown)}; choose from {', '.join(codecs.CODECS)}")
+        self.bitrates = tuple(b for b in BITRATES_KBPS if bitrate_kbps[0] <= b <= bitrate_kbps[1])
+        if not self.bitrates:
+            raise UpscalerError(f"no standard bitrate within {bitrate_kbps} kbps")
+        self.codec_names = tuple(codec_names)
+        self.vbr_probability = vbr_probability
+
+    def sample(self, rng: np.random.Generator, sample_rate: int) -> CodecParams:
+        codec = str(rng.choice(self.codec_names))
+        if codec in _VBR_QUALITIES and rng.random() < self.vbr_probability:
+            return CodecParams(codec, vbr_quality=float(rng.integers(0, _VBR_QUALITIES[codec] + 1)))
+        return CodecParams(codec, bitrate_kbps=int(rng.choice(self.bitrates)))
+
+    def apply(self, samples: np.ndarray, sample_rate: int, params: CodecParams) -> np.ndarray:
+        return codecs.roundtrip(as_audio(samples), sample_rate, params.codec, params.bitrate_kbps,
+                                params.vbr_quality)
+
+    def cutoff_hz(self, params: CodecParams, sample_rate: int, channels: int = 1) -> float:
+        return codec_cutoff_hz(params, sample_rate, channels)
+
+    def __repr__(self) -> str:
+        return (f"Codec({self.codec_names}, bitrates={self.bitrates}, "
+                f"vbr_probability={self.vbr_probability})")
