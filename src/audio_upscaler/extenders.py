@@ -28,6 +28,9 @@ class BandExtender(Protocol):
     def context_samples(self, sample_rate: int) -> int:
         """Samples of context needed on each side of a chunk for exact chunked output."""
 
+    def alignment(self, sample_rate: int) -> int:
+        """Chunk starts must be multiples of this many samples (frame or stride grid)."""
+
     def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
         """``base [C, T]`` at ``sample_rate`` -> full-band ``[C, T]`` (zero delay)."""
 
@@ -44,6 +47,9 @@ class _SBR:
 
     def context_samples(self, sample_rate: int) -> int:
         return self._sbr.context_samples(sample_rate)
+
+    def alignment(self, sample_rate: int) -> int:
+        return self._sbr.alignment(sample_rate)
 
     def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
         return self._sbr.extend(base, sample_rate, cutoff_hz)

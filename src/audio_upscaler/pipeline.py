@@ -234,7 +234,8 @@ class Upscaler:
         context = extender.context_samples(sr) + merge_context(sr, cutoff)
         if air_limit:
             context += merge_context(sr, air_limit)
-        hop = max(int(self.chunk_seconds * sr), 4 * context)
+        align = extender.alignment(sr)
+        hop = -(-max(int(self.chunk_seconds * sr), 4 * context) // align) * align  # round up to the grid
         fade = min(2 * context, int(0.02 * sr))
         window_fn = self._window_fn(extender, cutoff, air_limit, channels)
         yield from process_chunked(window_fn, resampled, channels, hop, context, fade)
