@@ -1,0 +1,105 @@
+"""The Upscaler flow: band preservation, chunking, stereo, level, files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import welch
+
+from audio_upscaler.audio import Audio
+from audio_upscaler.dsp.resample import output_length, resample
+from audio_upscaler.pipeline import Upscaler
+
+from .signals import band_limited, harmonic_tone
+
+
+def db(x: float) -> float:
+    return 20 * np.log10(max(x, 1e-30))
+
+
+def band_energy_db(err: np.ndarray, ref: np.ndarray, sr: int, below_hz: float) -> float:
+    """Energy of ``err`` relative to ``ref`` in the band below ``below_hz`` (Welch, Hann)."""
+    f, p_err = welch(err, sr, nperseg=4096)
+    _, p_ref = welch(ref, sr, nperseg=4096)
+    band = f < below_hz
+    return 10 * np.log10(p_err[..., band].sum() / p_ref[..., band].sum())
+
+
+def test_output_rate_length_and_low_band_unchanged():
+    audio = band_limited(48_000, 2.0, 16_000, seed=1)
+    out = Upscaler("sbr", 48_000, limiter=False).upscale(audio)
+    assert out.sample_rate == 48_000
+    assert out.frames == output_length(audio.frames, 16_000, 48_000)
+    plain = resample(audio.samples, 16_000, 48_000)
+    # Energy was added above the cutoff ...
+    assert np.std(out.samples - plain) > 1e-3
+    # ... and below it (well inside the pass band) nothing changed: error below -80 dB.
+    assert band_energy_db(out.samples - plain, plain, 48_000, 7_500) < -80
+
+
+def test_chunked_equals_one_shot_away_from_edges_and_no_clicks():
+    audio = band_limited(48_000, 4.0, 11_025, seed=2)
+    one_shot = Upscaler("sbr", 44_100, limiter=False, chunk_seconds=100).upscale(audio).samples
+    chunked = Upscaler("sbr", 44_100, limiter=False, chunk_seconds=0.5).upscale(audio).samples
+    ref = np.sqrt(np.mean(one_shot**2))
+    diff = np.abs(chunked - one_shot)
+    assert db(diff.max() / ref) < -90
+
+
+def test_full_band_input_is_only_resampled():
+    x = np.random.default_rng(0).standard_normal((1, 44_100)).astype(np.float32) * 0.1
+    up = Upscaler("auto", 48_000, limiter=False)
+    out = up.upscale(Audio(x, 44_100)).samples
+    np.testing.assert_allclose(out, resample(x, 44_100, 48_000), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["independent", "mid-side"])
+def test_stereo_image_is_kept(mode):
+    mono = band_limited(48_000, 1.5, 16_000).samples
+    both = np.concatenate([mono, mono])  # centre-panned
+    out = Upscaler("sbr", 48_000, stereo=mode, limiter=False).upscale(Audio(both, 16_000)).samples
+    np.testing.assert_allclose(out[0], out[1], atol=1e-6)
+    left_only = np.concatenate([mono, np.zeros_like(mono)])
+    out = Upscaler("sbr", 48_000, stereo=mode, limiter=False).upscale(Audio(left_only, 16_000)).samples
+    assert db(np.abs(out[1]).max()) < -80  # the silent side stays silent
+
+
+def test_level_is_kept_by_default_and_normalize_sets_the_peak():
+    audio = band_limited(48_000, 2.0, 16_000, seed=3)
+    out = Upscaler("sbr", 48_000).upscale(audio).samples
+    rms_in, rms_out = np.sqrt(np.mean(audio.samples**2)), np.sqrt(np.mean(out**2))
+    assert abs(db(rms_out / rms_in)) < 0.5
+    normalized = Upscaler("sbr", 48_000, normalize_dbfs=-1.0).upscale(audio).samples
+    assert db(np.abs(normalized).max()) == pytest.approx(-1.0, abs=0.05)
+
+
+def test_limiter_prevents_clipping():
+    x = harmonic_tone(16_000, 1.0, top_hz=7_000)
+    x = x / np.abs(x).max() * 0.999
+    out = Upscaler("sbr", 48_000).upscale(Audio(x, 16_000)).samples
+    assert np.abs(out).max() <= 1.0
+
+
+def test_target_below_input_is_refused():
+    from audio_upscaler.errors import UpscalerError
+
+    with pytest.raises(UpscalerError, match="below the input rate"):
+        Upscaler("sbr", 44_100).upscale(Audio(np.zeros((1, 4800), np.float32), 48_000))
+
+
+def test_upscale_file_writes_flac_with_tags(tmp_path):
+    audio = band_limited(48_000, 1.0, 22_050, channels=2)
+    src = tmp_path / "in.wav"
+    sf.write(src, audio.samples.T, 22_050, subtype="PCM_16")
+    with sf.SoundFile(src, "r+") as f:
+        f.title = "A title"
+    dst = tmp_path / "out.flac"
+    result = Upscaler("sbr", 48_000).upscale_file(src, dst)
+    data, sr = sf.read(dst, always_2d=True)
+    assert sr == 48_000 and data.shape == (output_length(audio.frames, 22_050, 48_000), 2)
+    assert sf.info(dst).subtype == "PCM_24"
+    with sf.SoundFile(dst) as f:
+        assert f.title == "A title"
+    assert result.model == "sbr" and 10_000 < result.cutoff_hz < 11_100
+    assert {p.name for p in tmp_path.iterdir()} == {"in.wav", "out.flac"}  # no temp files left
