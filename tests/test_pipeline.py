@@ -103,3 +103,11 @@ def test_upscale_file_writes_flac_with_tags(tmp_path):
         assert f.title == "A title"
     assert result.model == "sbr" and 10_000 < result.cutoff_hz < 11_100
     assert {p.name for p in tmp_path.iterdir()} == {"in.wav", "out.flac"}  # no temp files left
+
+
+def test_low_rate_file_full_band_for_its_rate_is_still_extended():
+    audio = band_limited(48_000, 1.0, 8_000)  # content reaches 4 kHz = its own Nyquist
+    up = Upscaler("auto", 48_000, limiter=False)
+    out = up.upscale(audio).samples
+    plain = resample(audio.samples, 8_000, 48_000)
+    assert band_energy_db(out - plain, plain, 48_000, 24_000) > -30  # a high band was added

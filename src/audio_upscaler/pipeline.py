@@ -25,6 +25,8 @@ from .extenders import BandExtender, choose_extender, get_extender
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
 AIR_LIMIT_HZ = 24_000.0
+#: Below this input rate even a file whose content reaches its Nyquist frequency is extended.
+FULL_BAND_MIN_RATE = 44_100
 STEREO_MODES = ("independent", "mid-side")
 MIN_RATE, MAX_RATE = 8_000, 768_000
 BLOCK_FRAMES = 65_536
@@ -204,7 +206,8 @@ class Upscaler:
     def _plan(self, report) -> tuple[str, str, float]:
         """Choose the model and the cutoff from the analysis report."""
         cutoff = float(self.cutoff_hz or report.cutoff_hz)
-        full_band = report.full_band and self.cutoff_hz is None
+        # A file full band for its own rate is still band-limited when that rate is low (8 kHz speech).
+        full_band = report.full_band and self.cutoff_hz is None and report.sample_rate >= FULL_BAND_MIN_RATE
         name, reason = choose_extender(self.model, full_band, bool(getattr(report, "lossy_fingerprint", False)))
         limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if name != "none" and cutoff >= 0.98 * limit:

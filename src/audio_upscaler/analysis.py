@@ -1,0 +1,184 @@
+"""Measure audio: format, levels, loudness, clipping, DC offset and effective bandwidth.
+
+``analyze(path_or_audio)`` streams the input block by block through a
+:class:`StreamingAnalyzer`, whose memory does not grow with the length of the input, and
+returns a :class:`Report`.  The parts live in their own modules: :mod:`.levels` (peak, true
+peak, RMS, DC, clipping), :mod:`.loudness` (BS.1770-4), :mod:`.bandwidth` (the cutoff) and
+:mod:`.fingerprint` (codec guess and verdict).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .audio import Audio
+from .bandwidth import CutoffEstimate, SpectrumAccumulator, cutoff_from_power, estimate_cutoff
+from .fingerprint import HoleCounter, classify
+from .levels import CLIP_LEVEL, LevelMeter, TruePeakMeter, to_db
+from .loudness import LoudnessMeter
+
+__all__ = ["CutoffEstimate", "Report", "StreamingAnalyzer", "analyze", "estimate_cutoff"]
+
+BLOCK_FRAMES = 1 << 16
+
+
+@dataclass
+class Report:
+    """What :func:`analyze` found.  Levels are in dB (``-inf`` for silence), frequencies in Hz.
+
+    Attributes:
+        sample_rate, channels, frames: format of the input; ``duration`` in seconds.
+        bit_depth, codec: of the source file when known (``None`` otherwise).
+        peak_dbfs: highest sample magnitude; ``true_peak_dbtp``: highest 4x-oversampled one.
+        rms_dbfs: RMS over all channels (a full-scale sine is -3.01 dBFS).
+        loudness_lufs: integrated loudness, ITU-R BS.1770-4 (``-inf`` if nothing passes the gates).
+        clipped_samples, clip_runs: samples in flat runs of 2+ at ``|x| >= 0.999``, and those runs.
+        dc_offset: mean of each channel (fraction of full scale).
+        cutoff_hz, channel_cutoffs_hz, full_band, steep_cutoff: effective bandwidth
+            (see :mod:`audio_upscaler.bandwidth`).
+        spectral_holes: share of short-frame bins just below the cutoff that are holes.
+        lossy_fingerprint: a codec's steep wall and/or spectral holes were found.
+        codec_guess: ``None``, ``"opus"``, ``"mp3/aac"``, ``"telephone band"`` or
+            ``"resampled from N Hz"``; ``verdict``: one sentence.
+    """
+
+    sample_rate: int
+    channels: int
+    frames: int
+    duration: float
+    bit_depth: int | None
+    codec: str | None
+    peak_dbfs: float
+    true_peak_dbtp: float
+    rms_dbfs: float
+    loudness_lufs: float
+    clipped_samples: int
+    clip_runs: int
+    dc_offset: list[float]
+    cutoff_hz: float
+    channel_cutoffs_hz: list[float]
+    full_band: bool
+    steep_cutoff: bool
+    spectral_holes: float
+    lossy_fingerprint: bool
+    codec_guess: str | None
+    verdict: str
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict; non-finite numbers (silence) become ``None``."""
+        return {key: _json_value(value) for key, value in asdict(self).items()}
+
+    def summary_lines(self) -> list[str]:
+        """A short human-readable description, one item per line."""
+        depth = f"{self.bit_depth}-bit " if self.bit_depth else ""
+        minutes, seconds = divmod(self.duration, 60)
+        channels = ", ".join(f"{hz / 1000:.1f}" for hz in self.channel_cutoffs_hz)
+        clipping = (
+            f"{self.clipped_samples} samples in {self.clip_runs} runs at |x| >= {CLIP_LEVEL}"
+            if self.clipped_samples else "none"
+        )
+        return [
+            f"format     {self.sample_rate} Hz, {self.channels} ch, {depth}{self.codec or 'unknown codec'}, "
+            f"{int(minutes)}:{seconds:05.2f}",
+            f"levels     peak {self.peak_dbfs:.2f} dBFS, true peak {self.true_peak_dbtp:+.2f} dBTP, "
+            f"RMS {self.rms_dbfs:.2f} dBFS",
+            f"loudness   {self.loudness_lufs:.1f} LUFS (integrated)",
+            f"clipping   {clipping}",
+            "DC offset  " + ", ".join(f"{v:+.5f}" for v in self.dc_offset),
+            f"bandwidth  {self.cutoff_hz / 1000:.1f} kHz (channels: {channels} kHz)"
+            + (", steep wall" if self.steep_cutoff else "")
+            + (f", spectral holes {100 * self.spectral_holes:.1f} %" if not self.full_band else ""),
+            f"verdict    {self.verdict}",
+        ]
+
+
+def _json_value(value):
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
+
+
+class StreamingAnalyzer:
+    """Accumulates every measurement over blocks ``[channels, n]`` (float, full scale 1.0).
+
+    Memory stays flat: a few frames of buffers and fixed-size spectra/histograms.
+    Call :meth:`update` for each block, then :meth:`report` once at the end.
+    """
+
+    def __init__(self, sample_rate: int, channels: int):
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self._levels = LevelMeter(self.channels)
+        self._true_peak = TruePeakMeter(self.sample_rate, self.channels)
+        self._loudness = LoudnessMeter(self.sample_rate, self.channels)
+        self._spectrum = SpectrumAccumulator(self.sample_rate, self.channels)
+        self._holes = HoleCounter(self.sample_rate)
+        self._report: Report | None = None
+
+    def update(self, block: np.ndarray) -> None:
+        """Add samples ``[channels, n]``."""
+        if self._report is not None:
+            raise RuntimeError("StreamingAnalyzer.update() called after report()")
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"expected a block [{self.channels}, n], got shape {block.shape}")
+        if block.shape[1] == 0:
+            return
+        self._levels.update(block)
+        self._true_peak.update(block)
+        self._loudness.update(block)
+        self._spectrum.update(block)
+        self._holes.update(block.mean(axis=0))
+
+    def report(self, bit_depth: int | None = None, codec: str | None = None, **_info) -> Report:
+        """The finished :class:`Report`.  Other keyword arguments (e.g. the remaining fields
+        of an ``AudioInfo``) are accepted and ignored.  Later calls return the same report."""
+        if self._report is None:
+            self._report = self._build(bit_depth, codec)
+        return self._report
+
+    def _build(self, bit_depth: int | None, codec: str | None) -> Report:
+        levels = self._levels
+        cutoff = cutoff_from_power(self._spectrum.power(), self.sample_rate)
+        holes = 0.0 if cutoff.full_band else self._holes.fraction_below(cutoff.hz)
+        guess, lossy, verdict = classify(cutoff, self.sample_rate, holes)
+        if levels.peak == 0:
+            verdict = "silent: no content to analyse"
+        return Report(
+            sample_rate=self.sample_rate, channels=self.channels, frames=levels.frames,
+            duration=levels.frames / self.sample_rate, bit_depth=bit_depth, codec=codec,
+            peak_dbfs=to_db(levels.peak), true_peak_dbtp=to_db(self._true_peak.finish()),
+            rms_dbfs=to_db(levels.rms), loudness_lufs=self._loudness.integrated(),
+            clipped_samples=levels.clipped_samples, clip_runs=levels.clip_runs, dc_offset=levels.dc_offset,
+            cutoff_hz=cutoff.hz, channel_cutoffs_hz=cutoff.per_channel_hz, full_band=cutoff.full_band,
+            steep_cutoff=cutoff.steep, spectral_holes=holes, lossy_fingerprint=lossy, codec_guess=guess,
+            verdict=verdict,
+        )
+
+
+def analyze(source: str | os.PathLike | Audio, block_frames: int = BLOCK_FRAMES) -> Report:
+    """Analyse a file (streamed in blocks of ``block_frames``) or an in-memory :class:`Audio`.
+
+    Raises :class:`audio_upscaler.errors.UpscalerError` for files that cannot be read.
+    """
+    if isinstance(source, Audio):
+        analyzer = StreamingAnalyzer(source.sample_rate, source.channels)
+        for start in range(0, source.frames, block_frames):
+            analyzer.update(source.samples[:, start : start + block_frames])
+        return analyzer.report(bit_depth=source.bit_depth, codec=source.codec)
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"analyze() takes a path or an Audio, not {type(source).__name__}")
+    from .io import open_reader  # io pulls in PyAV: load it only for files
+
+    with open_reader(source) as reader:
+        info = reader.info
+        analyzer = StreamingAnalyzer(info.sample_rate, info.channels)
+        for block in reader.blocks(block_frames):
+            analyzer.update(block)
+    return analyzer.report(bit_depth=info.bit_depth, codec=info.codec)

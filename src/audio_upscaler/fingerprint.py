@@ -1,0 +1,116 @@
+"""Where a band limit came from: lossy codec, resampling, telephone band or a gentle filter.
+
+Cues, all cheap and measured in one pass:
+
+* **the wall**: codecs (MP3/AAC/Opus low-pass) and resamplers cut with a steep wall; analog
+  or gentle filters roll off (``CutoffEstimate.steep``).
+* **where the wall is**: resamplers put it at 93-101 % of the Nyquist frequency of a standard
+  source rate (soxr: 95 %); encoders at bitrate-dependent frequencies (LAME: about 11, 16.5,
+  18.7, 20 kHz for 64/128/192/320 kbps; FFmpeg AAC: about 12, 17, 19.5 kHz for 64/128/192);
+  Opus at 20.0 kHz (its full band ends there; only checked at 48 kHz, the rate Opus
+  decodes at, because LAME 320 kbps also cuts near 20 kHz at 44.1 kHz).
+* **spectral holes**: an MP3 encoder short of bits zeroes whole scale-factor bands for a
+  granule, so short-frame spectra below the cutoff show bins far (``HOLE_DEPTH_DB``) below
+  their neighbourhood.  For noise-like content that happens to ~0.1 % of bins by chance; a
+  hole fraction of ``HOLE_FRACTION`` or more marks a lossy encode (MP3 up to ~128 kbps).
+
+Rules, in order: full band, or a gentle roll-off without holes -> no codec; a wall at 20.0 kHz in 48 kHz audio
+-> Opus; holes, or a steep wall above 4 kHz that no resampler explains -> MP3/AAC (lossy);
+a wall at or below 4 kHz -> telephone band; otherwise -> resampled from that standard rate.
+
+Ambiguities (documented, not hidden): a steep wall at a standard Nyquist without holes reads
+as "resampled" although an encoder may have put it there (MP3 >= 160 kbps, AAC, Vorbis and
+Opus rarely leave holes; e.g. AAC 64 kbps at 48 kHz cuts at 12.0 kHz = Nyquist of 24 kHz, and
+Vorbis 64 kbps near 15.2 kHz = 95 % of 16 kHz); a brick-wall filter at a non-standard
+frequency reads as an encoder's low-pass; Opus resampled to 44.1 kHz reads as MP3/AAC;
+sparse tonal content near the cutoff can fake holes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.fft import rfft
+from scipy.ndimage import uniform_filter1d
+
+from .bandwidth import CutoffEstimate, spectrum_fft_size
+
+HOLE_DEPTH_DB = 30.0
+HOLE_FRACTION = 0.01
+HOLE_NEIGHBOURHOOD_BINS = 17  # about 1.5 kHz at 44.1/48 kHz
+ACTIVE_POWER = 1e-12  # neighbourhood power per bin (about -120 dBFS) below which nothing counts
+STANDARD_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+RESAMPLER_WALL = (0.93, 1.01)  # wall position as a fraction of the source's Nyquist
+OPUS_WALL_HZ = (19_800.0, 20_200.0)
+TELEPHONE_MAX_HZ = 4_050.0
+
+
+class HoleCounter:
+    """Per-bin counts of spectral holes in short frames (about 11 ms at 44.1/48 kHz).
+
+    Fed with mono blocks ``[n]``; keeps ``holes`` and ``active`` counts ``[n_fft // 2 + 1]``.
+    """
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = int(sample_rate)
+        self.n_fft = max(64, spectrum_fft_size(self.sample_rate) // 8)
+        self._window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
+        self._norm = float(np.sum(self._window.astype(np.float64) ** 2))
+        self._pending = np.zeros(0, np.float32)
+        self.holes = np.zeros(self.n_fft // 2 + 1, np.int64)
+        self.active = np.zeros(self.n_fft // 2 + 1, np.int64)
+
+    def update(self, mono: np.ndarray) -> None:
+        buf = np.concatenate([self._pending, np.asarray(mono, np.float32)])
+        count = buf.size // self.n_fft
+        self._pending = buf[count * self.n_fft :]
+        if count == 0:
+            return
+        spec = rfft(buf[: count * self.n_fft].reshape(count, self.n_fft) * self._window, axis=-1)
+        power = (spec.real**2 + spec.imag**2) / self._norm
+        ref = uniform_filter1d(power, HOLE_NEIGHBOURHOOD_BINS, axis=1, mode="nearest")
+        active = ref > ACTIVE_POWER
+        self.holes += ((power < ref * 10 ** (-HOLE_DEPTH_DB / 10)) & active).sum(axis=0)
+        self.active += active.sum(axis=0)
+
+    def fraction(self, low_hz: float, high_hz: float) -> float:
+        """Share of active bins between ``low_hz`` and ``high_hz`` that were holes."""
+        freqs = np.arange(self.holes.size) * self.sample_rate / self.n_fft
+        band = (freqs >= low_hz) & (freqs <= high_hz)
+        active = self.active[band].sum()
+        return float(self.holes[band].sum() / active) if active else 0.0
+
+    def fraction_below(self, cutoff_hz: float) -> float:
+        """Hole share in the band just under a cutoff: 0.6 x cutoff up to cutoff - 300 Hz."""
+        return self.fraction(0.6 * cutoff_hz, cutoff_hz - 300.0)
+
+
+def source_rate(cutoff_hz: float, sample_rate: int) -> int | None:
+    """The standard rate below ``sample_rate`` whose Nyquist explains a wall at ``cutoff_hz``."""
+    lo, hi = RESAMPLER_WALL
+    fits = [r for r in STANDARD_RATES if r < sample_rate and lo * r / 2 <= cutoff_hz <= hi * r / 2]
+    return min(fits, key=lambda r: abs(cutoff_hz / (r / 2) - 0.96)) if fits else None
+
+
+def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float) -> tuple[str | None, bool, str]:
+    """``(codec_guess, lossy_fingerprint, verdict)`` for a cutoff estimate.
+
+    ``codec_guess`` is ``None`` (full band, silent or gentle roll-off), ``"opus"``,
+    ``"mp3/aac"``, ``"telephone band"`` or ``"resampled from N Hz"``.
+    """
+    khz = f"{est.hz / 1000:.1f} kHz"
+    if est.full_band:
+        return None, False, f"full band: content reaches {khz} (Nyquist {sample_rate / 2000:.1f} kHz)"
+    rate = source_rate(est.hz, sample_rate)
+    if not est.steep and hole_fraction < HOLE_FRACTION:
+        return None, False, f"content fades out above {khz}: gentle roll-off (filtered or dull source), no codec wall"
+    if sample_rate == 48_000 and OPUS_WALL_HZ[0] <= est.hz <= OPUS_WALL_HZ[1]:
+        return "opus", True, f"content stops at {khz}: probably Opus-encoded"
+    if hole_fraction >= HOLE_FRACTION or (rate is None and est.hz > TELEPHONE_MAX_HZ):
+        also = f" or upsampled from {rate / 1000:g} kHz" if rate else ""
+        return "mp3/aac", True, f"content stops at {khz}: probably MP3/AAC-encoded{also}"
+    if est.hz <= TELEPHONE_MAX_HZ:
+        return "telephone band", False, f"content stops at {khz}: narrow-band speech or telephone audio (8 kHz source)"
+    return (
+        f"resampled from {rate} Hz", False,
+        f"content stops at {khz}: probably upsampled from {rate / 1000:g} kHz (or MP3/AAC-encoded)",
+    )

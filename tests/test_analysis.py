@@ -1,0 +1,394 @@
+"""Analysis: effective bandwidth (accuracy table, codecs, verdicts), levels, loudness, streaming."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from scipy.signal import butter, ellip, sosfilt, sosfreqz, welch
+
+from audio_upscaler.analysis import StreamingAnalyzer, analyze, estimate_cutoff
+from audio_upscaler.audio import Audio
+from audio_upscaler.bandwidth import KNEE_DB, TREND_DROP_DB, WALL_OCTAVES
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.loudness import k_weighting_sos
+
+from .signals import harmonic_tone
+
+TOLERANCE_HZ = 300.0
+
+
+# ---------------------------------------------------------------- test signals
+
+
+@functools.lru_cache(maxsize=None)
+def _pinkish(sample_rate: int, seconds: float, channels: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(sample_rate * seconds)
+    spec = np.fft.rfft(rng.standard_normal((channels, n)), axis=-1)
+    f = np.fft.rfftfreq(n, 1 / sample_rate)
+    spec *= 1 / np.sqrt(np.maximum(f, 20.0) / 1000)  # -3 dB/octave above 20 Hz
+    x = np.fft.irfft(spec, n, axis=-1)
+    x *= 0.3 + 0.7 * np.abs(np.sin(2 * np.pi * 0.7 * np.arange(n) / sample_rate))  # phrasing
+    return (x / np.sqrt(np.mean(x**2)) * 0.1).astype(np.float32)  # -20 dBFS RMS
+
+
+def pinkish(sample_rate: int, seconds: float = 2.0, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """Music-like broadband content ``[channels, T]``: pink noise with a slow amplitude envelope."""
+    return _pinkish(sample_rate, seconds, channels, seed).copy()
+
+
+def brick_wall(x: np.ndarray, sample_rate: int, hz: float) -> np.ndarray:
+    spec = np.fft.rfft(x, axis=-1)
+    spec[..., np.fft.rfftfreq(x.shape[-1], 1 / sample_rate) > hz] = 0
+    return np.fft.irfft(spec, x.shape[-1], axis=-1).astype(np.float32)
+
+
+def filter_sos(shape: str, sample_rate: int, hz: float) -> np.ndarray:
+    return {
+        "butter16": lambda: butter(16, hz, fs=sample_rate, output="sos"),
+        "elliptic": lambda: ellip(8, 0.1, 90, hz, fs=sample_rate, output="sos"),
+        "butter4": lambda: butter(4, hz, fs=sample_rate, output="sos"),
+    }[shape]()
+
+
+def low_pass(x: np.ndarray, sample_rate: int, shape: str, hz: float) -> np.ndarray:
+    if shape == "brick":
+        return brick_wall(x, sample_rate, hz)
+    return sosfilt(filter_sos(shape, sample_rate, hz), x, axis=-1).astype(np.float32)
+
+
+def true_cutoff(shape: str, sample_rate: int, hz: float) -> float:
+    """The documented definition applied to the filter's exact magnitude response: the -6 dB
+    point for a steep wall (-6 -> -20 dB within a quarter octave), else the -20 dB point."""
+    if shape == "brick":
+        return hz
+    freqs, h = sosfreqz(filter_sos(shape, sample_rate, hz), worN=1 << 16, fs=sample_rate)
+    db = 20 * np.log10(np.abs(h) + 1e-30)
+    knee = freqs[np.flatnonzero(db >= -KNEE_DB)[-1]]
+    deep = freqs[np.flatnonzero(db >= -TREND_DROP_DB)[-1]]
+    return knee if np.log2(deep / knee) <= WALL_OCTAVES else deep
+
+
+def white_floor(shape: tuple, level_db: float, seed: int = 7) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(shape) * 10 ** (level_db / 20)).astype(np.float32)
+
+
+def to_16_bit_with_dither(x: np.ndarray, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    lsb = 1 / 32768
+    tpdf = (rng.uniform(-0.5, 0.5, x.shape) + rng.uniform(-0.5, 0.5, x.shape)) * lsb
+    return (np.round((x + tpdf) / lsb) * lsb).astype(np.float32)
+
+
+def assert_cutoff(samples: np.ndarray, sample_rate: int, expected_hz: float):
+    est = estimate_cutoff(samples, sample_rate)
+    if expected_hz >= 0.95 * sample_rate / 2:
+        assert est.full_band, f"expected full band, got {est.hz:.0f} Hz"
+    else:
+        assert not est.full_band and abs(est.hz - expected_hz) <= TOLERANCE_HZ, (
+            f"estimated {est.hz:.0f} Hz, true {expected_hz:.0f} Hz"
+        )
+    return est
+
+
+# ---------------------------------------------------------------- cutoff accuracy
+
+
+@pytest.mark.parametrize("floor_db", [None, -60, -90])
+@pytest.mark.parametrize("hz", [4000, 8000, 11000, 16000, 20000])
+@pytest.mark.parametrize("shape", ["brick", "butter16", "elliptic", "butter4"])
+@pytest.mark.parametrize("sample_rate", [44_100, 48_000])
+def test_cutoff_accuracy_table(sample_rate, shape, hz, floor_db):
+    x = low_pass(pinkish(sample_rate), sample_rate, shape, hz)
+    if floor_db is not None:
+        x = x + white_floor(x.shape, floor_db)
+    est = assert_cutoff(x, sample_rate, true_cutoff(shape, sample_rate, hz))
+    if shape in ("brick", "elliptic"):
+        assert est.steep
+
+
+def test_gentle_roll_off_is_placed_at_the_20_db_point_not_the_nominal_cutoff():
+    x = low_pass(pinkish(48_000), 48_000, "butter4", 4000)
+    est = estimate_cutoff(x, 48_000)
+    assert not est.steep and est.hz > 6000  # Butterworth-4 is 20 dB down at ~6.8 kHz
+
+
+def test_dithered_16_bit_file():
+    x = to_16_bit_with_dither(0.1 * low_pass(pinkish(44_100), 44_100, "brick", 11_000))  # -40 dBFS RMS
+    assert_cutoff(x, 44_100, 11_000)
+
+
+@pytest.mark.parametrize("pause", ["digital silence", "dither"])
+def test_long_quiet_passages_do_not_hide_the_content(pause):
+    sr = 44_100
+    music = low_pass(pinkish(sr, 3.0), sr, "brick", 16_000)
+    gap = np.zeros((1, 12 * sr), np.float32)
+    x = np.concatenate([music[:, : sr], gap, music[:, sr:], gap], axis=1)  # 80 % pauses
+    if pause == "dither":
+        x = to_16_bit_with_dither(x)
+    assert_cutoff(x, sr, 16_000)
+
+
+def test_rates_from_8_khz_to_192_khz():
+    assert_cutoff(brick_wall(pinkish(8000), 8000, 3000), 8000, 3000)
+    assert_cutoff(brick_wall(pinkish(22_050), 22_050, 8000), 22_050, 8000)
+    assert_cutoff(brick_wall(pinkish(96_000, 1.0), 96_000, 22_000), 96_000, 22_000)
+    assert_cutoff(brick_wall(pinkish(192_000, 0.5), 192_000, 40_000), 192_000, 40_000)
+
+
+def test_tonal_content_resampled_from_16_khz():
+    tone = soxr.resample(harmonic_tone(48_000, 2.0).T, 48_000, 16_000, quality="VHQ")
+    x = soxr.resample(tone, 16_000, 48_000, quality="VHQ").T
+    assert_cutoff(x, 48_000, 7600)  # soxr's pass band ends at 95 % of 8 kHz
+
+
+def test_per_channel_and_overall_cutoff():
+    x = pinkish(48_000, channels=3)
+    x[0] = brick_wall(x[0], 48_000, 8000)
+    x[1] = brick_wall(x[1], 48_000, 16_000)
+    x[2] = 0.0
+    est = estimate_cutoff(x, 48_000)
+    assert abs(est.per_channel_hz[0] - 8000) <= TOLERANCE_HZ
+    assert abs(est.per_channel_hz[1] - 16_000) <= TOLERANCE_HZ
+    assert est.per_channel_hz[2] == 0.0  # silent channel
+    assert est.hz == est.per_channel_hz[1] and not est.full_band
+
+
+@pytest.mark.parametrize("sample_rate", [16_000, 44_100, 48_000, 96_000])
+def test_full_band_content(sample_rate):
+    white = white_floor((2, sample_rate), -20)
+    est = estimate_cutoff(white, sample_rate)
+    assert est.full_band and est.hz >= 0.95 * sample_rate / 2
+    assert estimate_cutoff(pinkish(sample_rate), sample_rate).full_band
+    assert estimate_cutoff(harmonic_tone(sample_rate, 1.0), sample_rate).full_band
+
+
+def test_short_and_silent_inputs():
+    assert estimate_cutoff(np.zeros((2, 1000), np.float32), 44_100).full_band
+    short = brick_wall(pinkish(44_100, 0.05), 44_100, 8000)  # shorter than one FFT frame
+    assert abs(estimate_cutoff(short, 44_100).hz - 8000) <= 2 * TOLERANCE_HZ
+
+
+# ---------------------------------------------------------------- real codecs
+
+
+def _white_noise_cutoff(y: np.ndarray, sample_rate: int) -> float:
+    """Ground truth, independent of the detector: where a white-noise encode's spectrum
+    (Welch) falls 6 dB below its 1-5 kHz level."""
+    f, p = welch(y.mean(axis=0), sample_rate, nperseg=4096)
+    db = 10 * np.log10(p + 1e-30)
+    return float(f[np.flatnonzero(db >= np.median(db[(f > 1000) & (f < 5000)]) - 6)[-1]])
+
+
+@pytest.mark.parametrize(
+    "codec, kbps, sample_rate, guess",
+    [
+        ("mp3", 64, 44_100, "mp3/aac"),
+        ("mp3", 128, 44_100, "mp3/aac"),
+        ("mp3", 192, 44_100, "mp3/aac"),
+        ("mp3", 320, 44_100, "mp3/aac"),
+        ("aac", 128, 44_100, "mp3/aac"),
+        ("aac", 192, 48_000, "mp3/aac"),
+        ("opus", 64, 48_000, "opus"),
+    ],
+)
+def test_codec_cutoff_and_fingerprint(codec, kbps, sample_rate, guess):
+    from audio_upscaler.codecs import roundtrip
+
+    white = white_floor((2, 3 * sample_rate), -20)
+    truth = _white_noise_cutoff(roundtrip(white, sample_rate, codec, kbps), sample_rate)
+    assert truth < 0.93 * sample_rate / 2  # the encoder did cut
+    coded = roundtrip(pinkish(sample_rate, 3.0, channels=2, seed=1), sample_rate, codec, kbps)
+    report = analyze(Audio(coded, sample_rate))
+    assert abs(report.cutoff_hz - truth) <= TOLERANCE_HZ
+    assert report.steep_cutoff and not report.full_band
+    assert report.codec_guess == guess and report.lossy_fingerprint
+
+
+def test_mp3_128k_shows_spectral_holes_and_resampling_does_not():
+    from audio_upscaler.codecs import roundtrip
+
+    music = pinkish(44_100, 3.0, channels=2, seed=1)
+    mp3 = analyze(Audio(roundtrip(music, 44_100, "mp3", 128), 44_100))
+    assert mp3.spectral_holes >= 0.01 and mp3.lossy_fingerprint
+    low = soxr.resample(music.T, 44_100, 32_000, quality="VHQ")
+    resampled = analyze(Audio(soxr.resample(low, 32_000, 44_100, quality="VHQ").T, 44_100))
+    assert resampled.spectral_holes < 0.005  # chance level for noise-like content is ~0.1 %
+    # A resampler's wall at 95 % of 16 kHz is read as resampling, not as a codec (see
+    # audio_upscaler.fingerprint for why a codec cutting there would be ambiguous).
+    assert resampled.codec_guess == "resampled from 32000 Hz" and not resampled.lossy_fingerprint
+    assert "upsampled from 32 kHz" in resampled.verdict
+
+
+# ---------------------------------------------------------------- verdicts and report
+
+
+def test_verdicts():
+    sr = 48_000
+    phone = soxr.resample(soxr.resample(pinkish(sr).T, sr, 8000), 8000, sr).T
+    report = analyze(Audio(phone, sr))
+    assert report.codec_guess == "telephone band" and "telephone" in report.verdict
+    assert report.verdict.startswith(f"content stops at {report.cutoff_hz / 1000:.1f} kHz")
+
+    gentle = analyze(Audio(low_pass(pinkish(sr), sr, "butter4", 6000), sr))
+    assert gentle.codec_guess is None and not gentle.steep_cutoff and "gentle" in gentle.verdict
+
+    full = analyze(Audio(pinkish(sr), sr))
+    assert full.full_band and full.codec_guess is None and full.verdict.startswith("full band")
+    assert not full.lossy_fingerprint
+
+
+def test_silent_input_report_is_json_serialisable():
+    report = analyze(Audio(np.zeros((2, 48_000), np.float32), 48_000))
+    assert report.peak_dbfs == float("-inf") and report.loudness_lufs == float("-inf")
+    assert report.full_band and report.verdict.startswith("silent")
+    data = report.to_dict()
+    assert data["peak_dbfs"] is None and data["clipped_samples"] == 0
+    json.dumps(data, allow_nan=False)
+
+
+def test_report_dict_and_summary():
+    x = brick_wall(pinkish(44_100, channels=2), 44_100, 16_000)
+    report = analyze(Audio(x, 44_100, bit_depth=16, codec="pcm_16"))
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert data["sample_rate"] == 44_100 and data["channels"] == 2 and data["bit_depth"] == 16
+    assert data["duration"] == pytest.approx(2.0) and len(data["channel_cutoffs_hz"]) == 2
+    assert abs(data["cutoff_hz"] - 16_000) <= TOLERANCE_HZ
+    lines = report.summary_lines()
+    assert 5 <= len(lines) <= 10 and any("16.0 kHz" in line for line in lines)
+    assert lines[-1].endswith(report.verdict)
+
+
+def test_analyze_reads_files(tmp_path):
+    path = tmp_path / "in.wav"
+    x = brick_wall(pinkish(22_050, channels=2), 22_050, 8000)
+    sf.write(path, x.T, 22_050, subtype="PCM_16")
+    report = analyze(path)
+    assert report.sample_rate == 22_050 and report.channels == 2 and report.bit_depth == 16
+    assert report.frames == x.shape[1] and abs(report.cutoff_hz - 8000) <= TOLERANCE_HZ
+    assert report.rms_dbfs == pytest.approx(analyze(Audio(x, 22_050)).rms_dbfs, abs=0.01)
+    with pytest.raises(UpscalerError):
+        analyze(tmp_path / "missing.wav")
+
+
+# ---------------------------------------------------------------- levels
+
+
+def test_peak_rms_and_dc_of_known_signals():
+    sr = 48_000
+    t = np.arange(sr) / sr
+    sine = 0.5 * np.sin(2 * np.pi * 1000 * t)
+    x = np.stack([sine + 0.1, sine - 0.05]).astype(np.float32)
+    report = analyze(Audio(x, sr))
+    assert report.dc_offset == pytest.approx([0.1, -0.05], abs=1e-5)
+    assert report.peak_dbfs == pytest.approx(20 * np.log10(0.6), abs=0.01)
+    expected_rms = np.sqrt(0.125 + (0.1**2 + 0.05**2) / 2)  # sine power + DC power
+    assert report.rms_dbfs == pytest.approx(20 * np.log10(expected_rms), abs=0.01)
+
+
+def test_true_peak_catches_inter_sample_peaks():
+    sr = 48_000
+    n = np.arange(sr)
+    x = np.sin(2 * np.pi * n / 4 + np.pi / 4)[None].astype(np.float32)  # fs/4: samples at +-0.707
+    report = analyze(Audio(x, sr))
+    assert report.peak_dbfs == pytest.approx(-3.01, abs=0.01)
+    assert report.true_peak_dbtp == pytest.approx(0.0, abs=0.2)
+
+
+def test_clipping_counts_flat_runs_only():
+    x = np.zeros((2, 100), np.float32)
+    x[0, 10:15] = 1.0  # run of 5: clipped
+    x[0, 30] = 1.0  # a single full-scale peak: not clipping
+    x[1, 50:53] = -1.0  # run of 3: clipped
+    x[1, 70:72] = 0.9995  # run of 2 above 0.999: clipped
+    x[1, 80:84] = 0.998  # below the clip level
+    x[0, 98:100] = 1.2  # over full scale at the very end (float file): clipped
+    for block in (100, 1, 2, 3, 7):
+        analyzer = StreamingAnalyzer(48_000, 2)
+        for start in range(0, 100, block):
+            analyzer.update(x[:, start : start + block])
+        report = analyzer.report()
+        assert (report.clipped_samples, report.clip_runs) == (5 + 3 + 2 + 2, 4), block
+
+
+def test_clipped_sine():
+    sr = 44_100
+    t = np.arange(sr) / sr
+    x = np.clip(1.5 * np.sin(2 * np.pi * 100 * t), -1, 1)[None].astype(np.float32)
+    report = analyze(Audio(x, sr))
+    assert report.clip_runs == 200  # every half period of 100 Hz over one second
+    assert report.clipped_samples == np.count_nonzero(np.abs(x) >= 0.999)
+
+
+# ---------------------------------------------------------------- loudness
+
+
+def test_k_weighting_matches_bs1770_coefficients_at_48_khz():
+    sos = k_weighting_sos(48_000)
+    np.testing.assert_allclose(sos[0, :3], [1.53512485958697, -2.69169618940638, 1.19839281085285], atol=1e-8)
+    np.testing.assert_allclose(sos[0, 4:], [-1.69065929318241, 0.73248077421585], atol=1e-8)
+    np.testing.assert_allclose(sos[1, 4:], [-1.99004745483398, 0.99007225036621], atol=1e-8)
+
+
+@pytest.mark.parametrize("sample_rate", [44_100, 48_000])
+def test_loudness_matches_pyloudnorm(sample_rate):
+    pyloudnorm = pytest.importorskip("pyloudnorm", reason="pyloudnorm is a dev extra")
+    x = pinkish(sample_rate, 6.0, channels=2, seed=2)
+    x[1] *= 0.5
+    x[:, sample_rate : 2 * sample_rate] *= 0.003  # a quiet second, below the relative gate
+    reference = pyloudnorm.Meter(sample_rate).integrated_loudness(x.T.astype(np.float64))
+    assert analyze(Audio(x, sample_rate)).loudness_lufs == pytest.approx(reference, abs=0.1)
+
+
+def test_loudness_of_reference_sine_and_gating_of_silence():
+    sr = 48_000
+    t = np.arange(5 * sr) / sr
+    sine = np.sin(2 * np.pi * 997 * t)[None].astype(np.float32)  # 0 dBFS, one channel
+    assert analyze(Audio(sine, sr)).loudness_lufs == pytest.approx(-3.01, abs=0.02)
+    # 20 s of silence after it: the silent 400 ms blocks fall under the absolute gate, so only
+    # the 3 blocks straddling the end (3/4, 2/4, 1/4 sine) join the 47 full ones.
+    padded = np.concatenate([sine, np.zeros((1, 20 * sr), np.float32)], axis=1)
+    expected = -3.01 + 10 * np.log10((47 + 0.75 + 0.5 + 0.25) / 50)
+    assert analyze(Audio(padded, sr)).loudness_lufs == pytest.approx(expected, abs=0.02)
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def test_streaming_in_small_blocks_equals_one_block():
+    sr = 44_100
+    x = brick_wall(pinkish(sr, 3.0, channels=2), sr, 15_000) * 12  # loud enough to clip
+    x = np.clip(x, -1.0, 1.0) + 0.01
+    one = StreamingAnalyzer(sr, 2)
+    one.update(x)
+    many = StreamingAnalyzer(sr, 2)
+    rng = np.random.default_rng(0)
+    start = 0
+    while start < x.shape[1]:
+        size = int(rng.integers(1, 3000))
+        many.update(x[:, start : start + size])
+        start += size
+    a, b = one.report().to_dict(), many.report().to_dict()
+    assert a["clipped_samples"] > 0
+    for key, value in a.items():
+        if isinstance(value, float):
+            assert b[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+        elif isinstance(value, list):
+            np.testing.assert_allclose(b[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+        else:
+            assert b[key] == value, key
+
+
+def test_update_checks_the_block_shape_and_state():
+    analyzer = StreamingAnalyzer(48_000, 2)
+    with pytest.raises(ValueError):
+        analyzer.update(np.zeros((1, 10), np.float32))
+    analyzer.update(np.zeros((2, 10), np.float32))
+    analyzer.report()
+    with pytest.raises(RuntimeError):
+        analyzer.update(np.zeros((2, 10), np.float32))
