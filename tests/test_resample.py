@@ -7,7 +7,8 @@ import pytest
 import soxr
 import torch
 
-from audio_upscaler.dsp.resample import QUALITIES, SincResampler, StreamResampler, output_length, resample
+from audio_upscaler.dsp.resample import QUALITIES, StreamResampler, output_length, resample
+from audio_upscaler.dsp.sinc import SincResampler
 from audio_upscaler.errors import UpscalerError
 
 RATE_PAIRS = [(44_100, 48_000), (48_000, 44_100), (16_000, 48_000), (48_000, 16_000), (8_000, 44_100)]

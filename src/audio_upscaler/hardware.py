@@ -7,8 +7,6 @@ import platform
 import sys
 from dataclasses import asdict, dataclass, field
 
-#: Containers the tool writes, and the codec library each needs.
-WRITE_FORMATS = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
 #: Codecs read through PyAV (decoding) that soundfile cannot open.
 PYAV_DECODERS = ("aac", "alac", "wmav2", "mp3", "opus", "vorbis", "flac")
 
@@ -95,12 +93,9 @@ def get_system_info() -> SystemInfo:
         decoders = [c for c in PYAV_DECODERS if c in av.codecs_available]
     except ImportError:
         decoders = []
-    try:
-        import lameenc  # noqa: F401
+    from importlib.util import find_spec
 
-        mp3 = "lameenc"
-    except ImportError:
-        mp3 = "libsndfile" if "MP3" in sf.available_formats() else None
+    mp3 = "libsndfile" if "MP3" in sf.available_formats() else "lameenc" if find_spec("lameenc") else None
     formats = sorted(sf.available_formats())
     wanted = {"WAV", "FLAC", "AIFF", "OGG", "MP3"}
     return SystemInfo(
