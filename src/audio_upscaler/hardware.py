@@ -42,7 +42,7 @@ class SystemInfo:
             f"cpu         {self.cpu_threads} threads (torch uses {self.torch_threads})",
             f"memory      {self.memory_available_gb:.1f} GB free of {self.memory_total_gb:.1f} GB",
             f"read/write  {', '.join(self.soundfile_formats)} (soundfile)",
-            f"read only   {', '.join(self.pyav_decoders) or 'none'} (PyAV)",
+            f"PyAV reads  {', '.join(self.pyav_decoders) or 'nothing (PyAV missing)'} (AAC/M4A, ALAC, WMA, video files)",
             f"mp3 encoder {self.mp3_encoder or 'missing'}",
         ]
         lines += [f"recommend   {key} = {value}" for key, value in self.recommendations.items()]
