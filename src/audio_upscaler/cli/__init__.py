@@ -18,6 +18,8 @@ COMMANDS = {
     "upscale": "upscale",
     "analyze": "analyze",
     "doctor": "doctor",
+    "evaluate": "evaluate",
+    "benchmark": "benchmark",
 }
 
 

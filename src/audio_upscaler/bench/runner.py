@@ -1,0 +1,246 @@
+"""Run every method on every (task, clip) pair; one failure never stops the run."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..audio import Audio
+from ..degrade import TASKS, apply_task
+from ..errors import UpscalerError
+from .cache import ItemCache
+from .clips import Clip, find_clips, task_applies
+from .memory import PeakRSS
+
+#: Benchmark method name -> pipeline model name.
+METHOD_MODELS = {"sinc": "none"}
+DEFAULT_TASKS = tuple(TASKS)
+DEFAULT_METHODS = ("sinc", "sbr")
+WARMUP_SECONDS = 1.0
+
+
+def run_benchmark(data_dir: str | os.PathLike, tasks: Sequence[str] = DEFAULT_TASKS,
+                  methods: Sequence[str] = DEFAULT_METHODS, out_dir: str | os.PathLike = "report",
+                  *, max_clips: int | None = None, seconds: float | None = None,
+                  plot_clips: int = 2, split: str | None = "validation", seed: int = 0,
+                  progress: bool = True) -> dict:
+    """Run the benchmark and write ``out_dir/results.json``, ``results.csv``, ``README.md``
+    and ``plots/*.png``; returns the results (the content of ``results.json``).
+
+    Args:
+        data_dir: clean references (see :func:`audio_upscaler.bench.find_clips`).
+        tasks: names from :data:`audio_upscaler.degrade.TASKS`.
+        methods: ``sinc`` (plain resampling) and/or extender names.
+        max_clips: use only the first N clips (kinds interleaved).
+        seconds: cut each reference to its first ``seconds``.
+        plot_clips: the first N clips of each task keep their audio under
+            ``out_dir/audio/TASK/CLIP/`` and get a spectrogram comparison PNG.
+        split: manifest split to use (``None``: every entry).
+        seed: base seed; each (task, clip) gets its own seed derived from it.
+        progress: show a progress bar on stderr.
+    """
+    from tqdm import tqdm
+
+    from .report import write_report
+
+    tasks, methods = check_tasks(tasks), check_methods(methods)
+    if seconds is not None and seconds <= 0:
+        raise UpscalerError("seconds must be positive")
+    if max_clips is not None and max_clips < 1:
+        raise UpscalerError("the number of clips must be at least 1")
+    clips = find_clips(data_dir, split, max_clips)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runner = Runner(out, methods, seconds, seed)
+    pairs = [(task, clip) for task in tasks for clip in clips if task_applies(task, clip.kind)]
+    items: list[dict] = []
+    kept = dict.fromkeys(tasks, 0)
+    with tqdm(total=len(pairs) * len(methods), desc="benchmark", unit="run", disable=not progress) as bar:
+        for task, clip in pairs:
+            keep = kept[task] < plot_clips
+            kept[task] += keep
+            items += runner.run_pair(task, clip, keep, bar)
+    results = {
+        "config": {
+            "data": str(data_dir), "out": str(out_dir), "tasks": tasks, "methods": methods, "max_clips": max_clips,
+            "seconds": seconds, "split": split, "seed": seed, "plot_clips": plot_clips,
+            "memory": PeakRSS.method(),
+        },
+        "environment": environment(),
+        "clips": [{"name": c.name, "kind": c.kind, "path": str(c.path)} for c in clips],
+        "items": items,
+    }
+    write_report(results, out)
+    return results
+
+
+def check_tasks(tasks: Sequence[str]) -> list[str]:
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise UpscalerError(f"unknown task {', '.join(unknown) or '(none given)'}; "
+                            f"choose from {', '.join(TASKS)}")
+    return list(dict.fromkeys(tasks))
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    from ..extenders import available_names
+
+    choices = [*METHOD_MODELS, *(n for n in available_names() if n not in METHOD_MODELS.values())]
+    unknown = [m for m in methods if m not in choices]
+    if unknown or not methods:
+        raise UpscalerError(f"unknown method {', '.join(unknown) or '(none given)'}; "
+                            f"choose from {', '.join(choices)}")
+    return list(dict.fromkeys(methods))
+
+
+def item_seed(seed: int, task: str, clip: str) -> int:
+    """A stable per-(task, clip) seed (SHA-256; independent of the clip order)."""
+    return int(hashlib.sha256(f"{seed}:{task}:{clip}".encode()).hexdigest()[:8], 16)
+
+
+def environment() -> dict:
+    """Where the numbers were measured."""
+    import torch
+
+    return {
+        "audio_upscaler": __version__, "python": platform.python_version(),
+        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class Prepared:
+    """A degraded pair ready for the methods."""
+
+    reference: np.ndarray  #: float32 ``[C, T]`` at ``rate``
+    rate: int              #: the task's reference rate (Hz)
+    cutoff_hz: float       #: band limit of the degraded input (Hz)
+    input_path: Path       #: the degraded input file
+
+
+class Runner:
+    """Runs the methods on one (task, clip) pair at a time, using the per-item cache."""
+
+    def __init__(self, out: Path, methods: list[str], seconds: float | None, seed: int):
+        self.out, self.methods, self.seconds, self.seed = out, methods, seconds, seed
+        self.cache = ItemCache(out / "cache")
+        self._upscalers: dict[tuple[str, int], object] = {}
+
+    def run_pair(self, task: str, clip: Clip, keep: bool, bar) -> list[dict]:
+        """One item (a dict) per method, from the cache where possible; ``bar`` is a tqdm bar."""
+        fingerprint = self.cache.fingerprint(task, clip.path, self.seconds, self.seed)
+        items = {m: self.cache.load(task, m, clip.name, fingerprint) for m in self.methods}
+        todo = [m for m in self.methods if items[m] is None]
+        bar.update(len(self.methods) - len(todo))
+        if not todo:
+            return list(items.values())
+        with self._work_dir(task, clip, keep) as folder:
+            try:
+                prepared = self.prepare(task, clip, Path(folder))
+            except Exception as exc:  # a bad clip fails its items, never the run
+                if keep:
+                    shutil.rmtree(folder, ignore_errors=True)
+                items.update({m: failed_item(task, m, clip, exc) for m in todo})
+                bar.update(len(todo))
+                return list(items.values())
+            for method in todo:
+                bar.set_postfix_str(f"{task} {method}", refresh=False)
+                try:
+                    items[method] = self.run_method(task, method, clip, prepared, Path(folder))
+                    self.cache.store(items[method], fingerprint)
+                except Exception as exc:
+                    items[method] = failed_item(task, method, clip, exc)
+                bar.update(1)
+        return list(items.values())
+
+    def _work_dir(self, task: str, clip: Clip, keep: bool):
+        if not keep:
+            return tempfile.TemporaryDirectory(prefix=".bench-", dir=self.out)
+        folder = self.out / "audio" / task / clip.name
+        folder.mkdir(parents=True, exist_ok=True)
+        return contextlib.nullcontext(folder)
+
+    def prepare(self, task: str, clip: Clip, folder: Path) -> Prepared:
+        """Read, resample, cut and degrade the reference; write ``reference.wav`` and the
+        degraded ``input.wav`` (float) into ``folder``."""
+        from ..dsp.resample import resample
+        from ..io import output_format_for, read_audio, write_audio
+
+        spec = TASKS[task]
+        rate = spec.reference_rate
+        audio = read_audio(clip.path)
+        if audio.sample_rate < rate:
+            raise UpscalerError(f"clip rate {audio.sample_rate} Hz is below the task's reference rate {rate} Hz")
+        reference = resample(audio.samples, audio.sample_rate, rate)
+        if self.seconds:
+            reference = reference[:, : int(self.seconds * rate)]
+        degraded = apply_task(task, reference, rate, item_seed(self.seed, task, clip.name))
+        if degraded.low_rate_input is not None:
+            user_input = Audio(degraded.low_rate_input, spec.input_rate)
+        else:
+            user_input = Audio(degraded.degraded, rate)
+        fmt = output_format_for("x.wav", bit_depth=32)
+        write_audio(folder / "reference.wav", Audio(reference, rate), fmt, overwrite=True)
+        write_audio(folder / "input.wav", user_input, fmt, overwrite=True)
+        return Prepared(reference, rate, degraded.cutoff_hz, folder / "input.wav")
+
+    def upscaler(self, method: str, rate: int, warmup_input: Path):
+        """One pipeline per (method, rate), warmed up once (untimed) on the start of an input."""
+        from ..io import read_audio
+        from ..pipeline import Upscaler
+
+        key = (method, rate)
+        if key not in self._upscalers:
+            upscaler = Upscaler(METHOD_MODELS.get(method, method), rate)
+            audio = read_audio(warmup_input)
+            upscaler.upscale(Audio(audio.samples[:, : int(WARMUP_SECONDS * audio.sample_rate)], audio.sample_rate))
+            self._upscalers[key] = upscaler
+        return self._upscalers[key]
+
+    def run_method(self, task: str, method: str, clip: Clip, prepared: Prepared, folder: Path) -> dict:
+        """Upscale the input file with ``method``, time it and score the output file."""
+        from ..io import output_format_for, read_audio
+        from ..metrics import evaluate_pair
+
+        upscaler = self.upscaler(method, prepared.rate, prepared.input_path)
+        output = folder / f"{method}.wav"
+        with PeakRSS() as memory:
+            started = time.perf_counter()
+            result = upscaler.upscale_file(prepared.input_path, output,
+                                           fmt=output_format_for("x.wav", bit_depth=32), overwrite=True)
+            elapsed = time.perf_counter() - started
+        estimate = read_audio(output).samples
+        metrics = evaluate_pair(prepared.reference, estimate, prepared.rate,
+                                input_cutoff_hz=prepared.cutoff_hz, speech=clip.kind == "speech")
+        duration = prepared.reference.shape[1] / prepared.rate
+        return {
+            "task": task, "method": method, "clip": clip.name, "kind": clip.kind, "status": "ok",
+            "error": None, "duration_s": duration, "cutoff_hz": prepared.cutoff_hz,
+            "measured_cutoff_hz": result.cutoff_hz, "model": result.model, "elapsed_s": elapsed,
+            "realtime_factor": duration / max(elapsed, 1e-9), "peak_mem_mib": memory.peak_mib,
+            "metrics": metrics,
+        }
+
+
+def failed_item(task: str, method: str, clip: Clip, exc: Exception) -> dict:
+    """The record of an item that failed: its error as one line."""
+    lines = str(exc).strip().splitlines()
+    message = lines[0] if lines else ""
+    if not isinstance(exc, UpscalerError):
+        message = f"{type(exc).__name__}: {message}"
+    return {"task": task, "method": method, "clip": clip.name, "kind": clip.kind,
+            "status": "failed", "error": message}

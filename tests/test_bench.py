@@ -1,0 +1,235 @@
+"""The benchmark runner: report files, every item scored, sbr above sinc, resuming from the
+cache, failures recorded without stopping the run; clip discovery; the committed validation set."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_upscaler.bench import PeakRSS, find_clips, run_benchmark, task_applies
+from audio_upscaler.bench.report import summarize
+from audio_upscaler.cli import main
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.pipeline import Upscaler
+
+from .signals import harmonic_tone
+
+RATE = 48_000
+SECONDS = 1.5
+TASKS = ["bwe_8k_48k", "mp3_64k"]
+METHODS = ["sinc", "sbr"]
+VALIDATION_SET = Path(__file__).parent / "data" / "validation"
+
+
+def voiced(rate: int, seconds: float, seed: int = 0) -> np.ndarray:
+    """Speech-like mono ``[1, T]``: a gliding 110-170 Hz harmonic voice under a 4 Hz syllable
+    envelope, plus high-passed noise bursts (fricatives) between syllables; full band."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    k = np.arange(1, 60)[:, None]
+    voice = (np.sin(k * phase) / k).sum(0) * np.clip(np.sin(2 * np.pi * 4 * t), 0, None)
+    noise = np.diff(rng.standard_normal(t.size + 1)) * np.clip(-np.sin(2 * np.pi * 4 * t), 0, None) ** 4
+    x = voice / np.abs(voice).max() + 0.3 * noise
+    return (0.5 * x / np.abs(x).max())[None].astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A speech clip (folder ``speech/``), a stereo music clip and a corrupt file."""
+    root = tmp_path_factory.mktemp("clips")
+    (root / "speech").mkdir()
+    sf.write(root / "speech" / "voice.flac", voiced(RATE, SECONDS).T, RATE, subtype="PCM_24")
+    sf.write(root / "tone.flac", harmonic_tone(RATE, SECONDS, channels=2).T, RATE, subtype="PCM_24")
+    (root / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage" * 8)
+    return root
+
+
+@pytest.fixture(scope="module")
+def bench(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    results = run_benchmark(data_dir, TASKS, METHODS, out, plot_clips=1, progress=False)
+    return out, results
+
+
+def test_report_files_exist(bench):
+    out, results = bench
+    for name in ("results.json", "results.csv", "README.md"):
+        assert (out / name).stat().st_size > 0
+    assert json.loads((out / "results.json").read_text())["config"]["tasks"] == TASKS
+    readme = (out / "README.md").read_text()
+    for task in TASKS:
+        assert f"## {task}" in readme
+    pytest.importorskip("matplotlib", reason="the PNG part needs the optional matplotlib")
+    pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert pngs == [f"{task}__speech__voice.png" for task in TASKS]
+    assert all(f"](plots/{name})" in readme for name in pngs)
+
+
+def test_every_item_is_recorded_and_scored(bench):
+    _, results = bench
+    items = results["items"]
+    clips = {"speech/voice", "tone", "broken"}
+    assert {(i["task"], i["method"], i["clip"]) for i in items} == {(t, m, c) for t in TASKS for m in METHODS for c in clips}
+    assert len(items) == len(TASKS) * len(METHODS) * len(clips)
+    kinds = {i["clip"]: i["kind"] for i in items}
+    assert kinds == {"speech/voice": "speech", "tone": "music", "broken": "music"}
+    for item in items:
+        if item["clip"] == "broken":
+            assert item["status"] == "failed" and "broken.wav" in item["error"]
+        else:
+            assert item["status"] == "ok" and item["error"] is None
+            assert math.isfinite(item["metrics"]["lsd"]) and item["metrics"]["lsd"] > 0
+            assert item["realtime_factor"] > 0 and item["peak_mem_mib"] >= 0
+            assert item["duration_s"] == pytest.approx(SECONDS)
+            assert not math.isnan(item["metrics"]["stoi"]) == (item["kind"] == "speech")
+
+
+def test_sbr_restores_more_than_sinc_above_the_cutoff(bench):
+    _, results = bench
+    scored = {(i["task"], i["method"], i["clip"]): i for i in results["items"] if i["status"] == "ok"}
+    for clip in ("speech/voice", "tone"):
+        sinc, sbr = scored[("bwe_8k_48k", "sinc", clip)], scored[("bwe_8k_48k", "sbr", clip)]
+        assert sinc["cutoff_hz"] == 4000 and sbr["model"] == "sbr"
+        assert sbr["metrics"]["lsd_hf"] < 0.8 * sinc["metrics"]["lsd_hf"]
+    rows = {(r["task"], r["set"], r["method"]): r for r in results["summary"]}
+    assert rows[("bwe_8k_48k", "all", "sinc")]["lsd_ratio_to_sinc"] == pytest.approx(1.0)
+    assert rows[("bwe_8k_48k", "all", "sbr")]["lsd_ratio_to_sinc"] < 0.8
+    assert rows[("bwe_8k_48k", "all", "sbr")]["failed"] == 1  # the broken clip
+    assert {s for (t, s, _) in rows if t == "bwe_8k_48k"} == {"all", "speech", "music"}
+
+
+def test_failures_appear_in_csv_and_markdown(bench):
+    out, results = bench
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(results["items"])
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(failed) == len(TASKS) * len(METHODS) and all(r["lsd"] == "" for r in failed)
+    assert all(float(r["lsd"]) > 0 for r in rows if r["status"] == "ok")
+    readme = (out / "README.md").read_text()
+    assert "## Failures" in readme and readme.count("| broken |") == len(failed)
+
+
+def test_resume_reuses_the_cache(bench, data_dir, monkeypatch):
+    out, first = bench
+    calls = []
+    original = Upscaler.upscale_file
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Upscaler, "upscale_file", counting)
+    again = run_benchmark(data_dir, TASKS, METHODS, out, plot_clips=1, progress=False)
+    assert calls == []
+    assert json.dumps(again["items"]) == json.dumps(first["items"])  # (NaN != NaN as floats)
+    (out / "cache" / "mp3_64k" / "sbr" / "tone.json").unlink()
+    run_benchmark(data_dir, TASKS, METHODS, out, plot_clips=1, progress=False)
+    assert len(calls) == 1
+
+
+def test_benchmark_command(bench, data_dir, capsys):
+    out, _ = bench  # everything is cached: the command only reads and reports
+    code = main(["benchmark", str(data_dir), "--tasks", ",".join(TASKS), "--out", str(out), "--plots", "1"])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "bwe_8k_48k      sbr" in stdout and "4 failed" in stdout
+    assert main(["benchmark", str(data_dir), "--tasks", "bwe_8k_48k,nope", "--out", str(out)]) == 2
+    assert main(["benchmark", str(data_dir), "--methods", "sinc,magic", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.count("error: unknown") == 2
+
+
+def test_find_clips_from_manifest_sidecar_and_folder(tmp_path):
+    tone = harmonic_tone(16_000, 0.2).T
+    for name in ("a.wav", "music/b.wav", "c.wav", "speech/d.wav", "e.wav"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        sf.write(tmp_path / name, tone, 16_000)
+    (tmp_path / "c.json").write_text('{"kind": "speech"}')
+    clips = find_clips(tmp_path)
+    assert [(c.name, c.kind) for c in clips] == [
+        ("c", "speech"), ("a", "music"), ("speech/d", "speech"), ("e", "music"), ("music/b", "music")]
+    assert [c.name for c in find_clips(tmp_path, max_clips=2)] == ["c", "a"]
+    (tmp_path / "e.json").write_text('{"kind": "noise"}')
+    with pytest.raises(UpscalerError, match="kind"):
+        find_clips(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UpscalerError, match="no audio clips"):
+        find_clips(tmp_path / "empty")
+
+
+def test_task_kinds():
+    assert task_applies("speech_8k_22k", "speech") and not task_applies("speech_8k_22k", "music")
+    assert task_applies("music_11k_44k", "music") and not task_applies("music_11k_44k", "speech")
+    assert task_applies("bwe_8k_48k", "speech") and task_applies("mp3_64k", "music")
+
+
+def test_ratio_to_sinc_uses_clips_both_scored():
+    def item(method, clip, lsd, status="ok"):
+        metrics = dict.fromkeys(("lsd", "lsd_hf", "lsd_lf", "snr", "si_sdr", "pesq_wb", "stoi"), math.nan)
+        metrics["lsd"] = lsd
+        return {"task": "bwe_8k_48k", "method": method, "clip": clip, "kind": "music", "status": status,
+                "metrics": metrics, "duration_s": 1.0, "elapsed_s": 0.5, "peak_mem_mib": 3.0}
+
+    items = [item("sinc", "a", 4.0), item("sinc", "b", 0.0, "failed"), item("sbr", "a", 1.0), item("sbr", "b", 9.0)]
+    (sinc, sbr) = summarize(items, ["bwe_8k_48k"], ["sinc", "sbr"])
+    assert sinc["clips"] == 1 and sinc["failed"] == 1 and sinc["realtime_factor"] == 2.0
+    assert sbr["lsd"] == 5.0 and sbr["lsd_ratio_to_sinc"] == 0.25  # clip b has no sinc score
+    assert math.isnan(sbr["pesq_wb"])
+
+
+def test_peak_rss_sees_an_allocation():
+    with PeakRSS() as memory:
+        block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
+        del block
+    assert 38 <= memory.peak_mib < 80
+    with PeakRSS() as idle:
+        pass
+    assert idle.peak_mib < 5
+
+
+def test_committed_validation_set():
+    clips = find_clips(VALIDATION_SET)
+    assert [c.kind for c in clips] == ["speech", "music", "speech", "music"]
+    entries = [json.loads(line) for line in (VALIDATION_SET / "manifest.jsonl").read_text().splitlines()]
+    assert all(e["split"] == "validation" and e["bandwidth_hz"] >= 19_000 for e in entries)
+    for clip in clips:
+        info = sf.info(clip.path)
+        assert info.samplerate == RATE and 1.5 <= info.duration <= 3.0
+    assert sum(p.stat().st_size for p in VALIDATION_SET.rglob("*")) < 350_000
+
+
+def test_inputs_are_real_files_at_the_task_rates(bench):
+    out, _ = bench
+    kept = out / "audio"
+    rates = {(task, name): sf.info(kept / task / "speech" / "voice" / f"{name}.wav").samplerate
+             for task in TASKS for name in ("reference", "input", "sinc", "sbr")}
+    assert rates[("bwe_8k_48k", "input")] == 8_000  # the low-rate file a user would have
+    assert rates[("bwe_8k_48k", "reference")] == rates[("bwe_8k_48k", "sbr")] == RATE
+    assert {rates[("mp3_64k", n)] for n in ("reference", "input", "sinc", "sbr")} == {44_100}  # resampled first
+
+
+def test_clip_below_the_task_rate_is_refused(tmp_path):
+    from audio_upscaler.bench import Clip
+    from audio_upscaler.bench.runner import Runner
+
+    path = tmp_path / "low.wav"
+    sf.write(path, harmonic_tone(22_050, 0.5).T, 22_050)
+    with pytest.raises(UpscalerError, match="below the task's reference rate"):
+        Runner(tmp_path, ["sinc"], None, 0).prepare("bwe_8k_48k", Clip("low", path, "music"), tmp_path)
+
+
+def test_plots_are_skipped_without_matplotlib(bench, monkeypatch, capsys):
+    from audio_upscaler.bench.plots import write_plots
+
+    out, results = bench
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
+    assert write_plots(results, out) == {}
+    assert "skipping spectrogram plots: matplotlib is not installed" in capsys.readouterr().err
