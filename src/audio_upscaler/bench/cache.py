@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from .. import __version__
+from ..textio import write_text_atomic
 
 
 class ItemCache:
@@ -47,16 +46,3 @@ class ItemCache:
     def store(self, item: dict, fingerprint: str) -> None:
         path = self.path(item["task"], item["method"], item["clip"])
         write_text_atomic(path, json.dumps({"fingerprint": fingerprint, "item": item}))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -10,13 +10,12 @@ factor (total audio seconds / total wall seconds), the largest peak memory, and 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
 from ..degrade import TASKS
 from ..metrics import METRIC_KEYS
-from .cache import write_text_atomic
+from ..textio import to_json, write_text_atomic
 from .clips import KINDS
 
 MEAN_KEYS = ("lsd", "lsd_hf", "lsd_lf", "snr", "si_sdr", "pesq_wb", "stoi")
@@ -36,7 +35,7 @@ def write_report(results: dict, out: Path) -> None:
     from .plots import write_plots
 
     results["summary"] = summarize(results["items"], results["config"]["tasks"], results["config"]["methods"])
-    write_text_atomic(out / "results.json", json.dumps(results, indent=1))
+    write_text_atomic(out / "results.json", to_json(results, indent=1))  # strict JSON: NaN -> null
     write_csv(results["items"], out / "results.csv")
     plots = write_plots(results, out)
     write_text_atomic(out / "README.md", markdown(results, plots))

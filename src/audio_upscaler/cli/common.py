@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from tqdm import tqdm
+
+from ..textio import to_json
 
 
 def add_verbose(parser) -> None:
@@ -15,7 +16,8 @@ def add_verbose(parser) -> None:
 
 
 def print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=False, default=str))
+    """Print strict JSON (non-finite numbers as ``null``)."""
+    print(to_json(obj, indent=2))
 
 
 class Progress:

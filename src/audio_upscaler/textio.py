@@ -1,0 +1,43 @@
+"""Small text-file helpers shared by the benchmark, the corpus builder and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) through a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _finite(obj):
+    """Make floats JSON-safe anywhere in dicts/lists: NaN -> ``None``, +-inf -> ``"inf"``/``"-inf"``."""
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return None
+        return obj if math.isfinite(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def to_json(obj, indent: int | None = None) -> str:
+    """Strict JSON: NaN becomes ``null``, infinities the strings ``"inf"``/``"-inf"`` (which
+    ``float()`` parses); unknown types are written as ``str``."""
+    return json.dumps(_finite(obj), indent=indent, allow_nan=False, default=str, ensure_ascii=False)
