@@ -18,6 +18,7 @@ COMMANDS = {
     "upscale": "upscale",
     "analyze": "analyze",
     "doctor": "doctor",
+    "data": "data",
     "evaluate": "evaluate",
     "benchmark": "benchmark",
 }

@@ -1,0 +1,1 @@
+"""Training: the corpus builder (``train.corpus``) and the datasets that feed models (``train.data``)."""

@@ -1,0 +1,196 @@
+"""Training datasets over a tiny synthetic corpus: shapes, alignment, cutoffs, determinism,
+filters, mixing ratio, DataLoader settings; ``make-pairs`` and ``inspect``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audio_upscaler.analysis import estimate_cutoff
+from audio_upscaler.cli import data as data_cli
+from audio_upscaler.degrade import DegradationChain, LowPass
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.train.corpus.manifest import Entry, write_manifest
+from audio_upscaler.train.corpus.pairs import make_pairs
+from audio_upscaler.train.data import DataConfig, PairDataset, loader_settings, make_loader
+
+from .signals import harmonic_tone, xcorr_peak_lag
+
+
+def full_band(rate: int, seconds: float, channels: int, seed: int) -> np.ndarray:
+    """Harmonic notes plus quiet white noise: content up to Nyquist, ``[channels, T]``."""
+    rng = np.random.default_rng(seed)
+    tone = harmonic_tone(rate, seconds, f0=180 + 40 * seed, channels=channels, seed=seed)
+    return (tone + 0.02 * rng.standard_normal(tone.shape)).astype(np.float32)
+
+
+#: (path, kind, split, rate, channels, seconds, signal)
+FILES = [
+    ("music/a.flac", "music", "train", 48000, 2, 3.0, "full"),
+    ("music/b.flac", "music", "validation", 44100, 2, 2.0, "full"),
+    ("music/quiet.flac", "music", "train", 48000, 2, 3.0, "silent"),
+    ("speech/s1.flac", "speech", "train", 44100, 1, 3.0, "full"),
+    ("speech/s2.flac", "speech", "validation", 48000, 1, 2.0, "full"),
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    entries = []
+    for i, (path, kind, split, rate, channels, seconds, sig) in enumerate(FILES):
+        x = full_band(rate, seconds, channels, i) if sig == "full" else np.zeros((channels, int(rate * seconds)))
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(root / path, x.T, rate, subtype="PCM_24")
+        entries.append(Entry(path, "synthetic", f"item{i}", kind, seconds, rate, channels,
+                             rate / 2 if sig == "full" else 0.0, "CC0", split))
+    write_manifest(root / "manifest.jsonl", entries)
+    return root
+
+
+def config(**changes) -> DataConfig:
+    return DataConfig(**{"segment_seconds": 0.5, "length": 6, **changes})
+
+
+def test_examples_have_the_requested_shape_rate_and_cutoff(corpus):
+    for channels in (1, 2):
+        ds = PairDataset(corpus, config(channels=channels), degradation="bwe_8k_48k", validation=True)
+        degraded, clean, cutoff = ds[0]
+        assert degraded.shape == clean.shape == (channels, 24000)
+        assert degraded.dtype == clean.dtype == torch.float32 and cutoff == 4000.0
+        assert estimate_cutoff(clean.numpy(), 48000).hz > 15000
+        assert estimate_cutoff(degraded.numpy(), 48000).hz == pytest.approx(4000, abs=300)
+    chain = DegradationChain([(LowPass((6000.0, 6000.0), ("brickwall",)), 1.0)])
+    for index in range(3):
+        degraded, clean, cutoff = PairDataset(corpus, config(), degradation=chain, validation=True)[index]
+        assert cutoff == 6000.0
+        assert estimate_cutoff(degraded.numpy(), 48000).hz == pytest.approx(6000, abs=300)
+
+
+def test_degraded_and_clean_crops_are_aligned(corpus):
+    for degradation in ("bwe_8k_48k", None):  # the fixed task, the random training chain
+        ds = PairDataset(corpus, config(), degradation=degradation, validation=True)
+        for index in range(len(ds)):
+            degraded, clean, _ = ds[index]
+            assert xcorr_peak_lag(clean.numpy(), degraded.numpy(), max_lag=300) == 0
+
+
+def test_validation_mode_repeats_itself_whatever_the_workers(corpus):
+    ds = PairDataset(corpus, config(), validation=True)
+    first = [ds[i] for i in range(len(ds))]
+    second = [ds[i] for i in range(len(ds))]
+    for a, b in zip(first, second):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    assert not torch.equal(first[0][1], first[1][1])
+    inline = list(make_loader(ds, batch_size=3, num_workers=0))
+    workers = list(make_loader(ds, batch_size=3, num_workers=2))
+    for a, b in zip(inline, workers):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
+    assert [len(batch[0]) for batch in inline] == [3, 3]
+
+
+def test_training_mode_draws_new_examples_and_reseeds(corpus):
+    ds = PairDataset(corpus, config(), degradation="bwe_8k_48k")
+    ds.reseed(5)
+    run = [ds[0][1] for _ in range(4)]
+    assert not torch.equal(run[0], run[1])  # the index does not fix the example in training
+    ds.reseed(5)
+    assert all(torch.equal(a, ds[0][1]) for a in run)
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+
+
+def test_split_kind_and_bandwidth_filters(corpus):
+    names = lambda ds: sorted(os.path.relpath(f.path, corpus) for f in ds.files)  # noqa: E731
+    assert names(PairDataset(corpus, config())) == ["music/a.flac", "music/quiet.flac", "speech/s1.flac"]
+    assert names(PairDataset(corpus, config(), validation=True)) == ["music/b.flac", "speech/s2.flac"]
+    assert len(PairDataset(corpus, config(split=None)).files) == 5
+    assert names(PairDataset(corpus, config(kinds=("speech",)))) == ["speech/s1.flac"]
+    assert names(PairDataset(corpus, config(min_bandwidth_hz=1000))) == ["music/a.flac", "speech/s1.flac"]
+    with pytest.raises(UpscalerError, match="no usable audio"):
+        PairDataset(corpus, config(subset="speech_22k"))
+    with pytest.raises(UpscalerError, match="works at 44100 Hz"):
+        PairDataset(corpus, config(), degradation="mp3_128k")
+
+
+def test_speech_ratio_sets_the_mix(corpus):
+    ds = PairDataset(corpus, config(split=None, speech_ratio=0.8))
+    rng = np.random.default_rng(0)
+    kinds = [ds.pick_file(rng).kind for _ in range(4000)]
+    assert kinds.count("speech") / len(kinds) == pytest.approx(0.8, abs=0.03)
+    proportional = PairDataset(corpus, config(split=None, speech_ratio=None))
+    kinds = [proportional.pick_file(rng).kind for _ in range(4000)]
+    assert kinds.count("speech") / len(kinds) == pytest.approx(5 / 13, abs=0.03)  # 5 of 13 s are speech
+
+
+def test_quiet_crops_are_drawn_again(corpus):
+    ds = PairDataset(corpus, config(kinds=("music",), min_rms_dbfs=-40.0))
+    rng = np.random.default_rng(1)
+    levels = [np.sqrt(np.mean(ds.clean_crop(rng) ** 2)) for _ in range(40)]
+    assert min(levels) > 10 ** (-40 / 20)
+
+
+def test_plain_folders_short_files_and_kinds(tmp_path):
+    (tmp_path / "speech").mkdir()
+    sf.write(tmp_path / "speech/short.wav", full_band(16000, 0.2, 1, 3).T, 16000)
+    sf.write(tmp_path / "song.flac", full_band(44100, 1.0, 2, 4).T, 44100)
+    (tmp_path / "notes.txt").write_text("not audio")
+    ds = PairDataset(tmp_path, config(segment_seconds=0.5, kinds=("speech",)), degradation="bwe_8k_48k")
+    assert [f.kind for f in ds.files] == ["speech"]
+    clean = ds.clean_crop(np.random.default_rng(0))
+    assert clean.shape == (1, 24000) and np.abs(clean[:, 10000:]).max() == 0  # 0.2 s of audio, then zeros
+    assert {f.kind for f in PairDataset(tmp_path, config()).files} == {"speech", "other"}
+    with pytest.raises(UpscalerError, match="no such folder"):
+        PairDataset(tmp_path / "missing", config())
+
+
+def test_loader_settings_for_each_platform(monkeypatch):
+    linux = loader_settings("cpu", num_workers=2)
+    assert linux["num_workers"] == 2 and linux["persistent_workers"] and linux["prefetch_factor"] == 2
+    assert linux["pin_memory"] is False and callable(linux["worker_init_fn"])
+    assert loader_settings("cuda:0", num_workers=0) == {"num_workers": 0, "pin_memory": True,
+                                                        "worker_init_fn": linux["worker_init_fn"]}
+    monkeypatch.setattr(os, "name", "nt")
+    windows = loader_settings("cpu", num_workers=4)
+    assert windows["num_workers"] == 0 and "persistent_workers" not in windows and "prefetch_factor" not in windows
+
+
+def test_make_pairs_writes_aligned_pairs_and_resumes(corpus, tmp_path):
+    records = make_pairs(corpus, tmp_path, "bwe_8k_48k", split="validation")
+    assert [r["name"] for r in records] == ["music/b", "speech/s2"]
+    for r in records:
+        clean, rate = sf.read(tmp_path / r["clean"], always_2d=True)
+        degraded, rate2 = sf.read(tmp_path / r["degraded"], always_2d=True)
+        low, low_rate = sf.read(tmp_path / r["low_rate"], always_2d=True)
+        assert rate == rate2 == 48000 and low_rate == 8000 and clean.shape == degraded.shape
+        assert r["cutoff_hz"] == 4000.0 and low.shape[0] == pytest.approx(clean.shape[0] / 6, abs=1)
+        assert xcorr_peak_lag(clean.T, degraded.T, max_lag=300) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.flac")}
+    assert make_pairs(corpus, tmp_path, "bwe_8k_48k", split="validation") == records
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.flac")} == stamps
+    assert len((tmp_path / "pairs.jsonl").read_text().splitlines()) == 2
+    with pytest.raises(UpscalerError, match="unknown task"):
+        make_pairs(corpus, tmp_path, "bwe_1k_2k")
+
+
+def test_data_command_parses_and_inspects(corpus, capsys):
+    parser = argparse.ArgumentParser()
+    data_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", "build-corpus", "--out", "x", "--hours-music", "0.5", "--jobs", "2",
+                              "--sources", "music,klettres"])
+    assert (args.hours_music, args.jobs, args.sources, args.run) == (0.5, 2, "music,klettres", data_cli.run_build)
+    args = parser.parse_args(["data", "inspect", str(corpus), "--json"])
+    assert args.run(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files"] == 5 and summary["split_conflicts"] == []
+    assert summary["by_kind_subset_split"]["speech/main/validation"]["hours"] == pytest.approx(2 / 3600, abs=1e-3)
+    args = parser.parse_args(["data", "inspect", str(corpus / "speech/s1.flac"), "--json"])
+    assert args.run(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sample_rate"] == 44100 and report["cutoff_hz"] > 15000
