@@ -1,0 +1,120 @@
+"""Training losses for band extension. Inputs are waveforms ``[B, C, T]`` (or ``[B, T]``) at
+``sample_rate``; every loss returns a scalar tensor and is zero for identical signals.
+
+High-band weighting: with ``high_band_weight = w > 1`` and a cutoff per item (``[B]`` Hz),
+spectral bins above the cutoff count ``w`` times as much as those below it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+EPS = 1e-7
+RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
+
+
+def _fold(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, T]`` or ``[B, T]`` -> ``[B * C, T]``."""
+    return x.reshape(-1, x.shape[-1])
+
+
+def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """``x [N, T]`` -> magnitude ``[N, n_fft // 2 + 1, frames]`` (Hann, centred, zero padding)."""
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    spec = torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+    return (spec.real.square() + spec.imag.square() + EPS).sqrt()
+
+
+def band_weights(cutoff_hz: torch.Tensor | None, channels: int, n_fft: int, sample_rate: int,
+                 high_band_weight: float) -> torch.Tensor | float:
+    """Per-bin weights ``[B * channels, bins, 1]``: 1 below the cutoff, ``high_band_weight`` above."""
+    if cutoff_hz is None or high_band_weight == 1.0:
+        return 1.0
+    freqs = torch.arange(n_fft // 2 + 1, device=cutoff_hz.device) * (sample_rate / n_fft)
+    above = freqs[None, :] >= cutoff_hz.float().repeat_interleave(channels)[:, None]
+    return (1.0 + (high_band_weight - 1.0) * above.float())[:, :, None]
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    """Mean over resolutions of spectral convergence + L1 of log-magnitude.
+
+    Spectral convergence: ``||w (|Y| - |Ŷ|)||_F / ||w |Y|||_F``; log-magnitude: mean of
+    ``w |log|Y| - log|Ŷ||`` (``w`` = :func:`band_weights`).
+    """
+
+    def __init__(self, resolutions=RESOLUTIONS, sample_rate: int = 48_000, high_band_weight: float = 1.0):
+        super().__init__()
+        self.resolutions = tuple((int(n), int(h)) for n, h in resolutions)
+        self.sample_rate = int(sample_rate)
+        self.high_band_weight = float(high_band_weight)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None) -> torch.Tensor:
+        channels = pred.shape[1] if pred.dim() == 3 else 1
+        p, t = _fold(pred), _fold(target)
+        total = pred.new_zeros(())
+        for n_fft, hop in self.resolutions:
+            w = band_weights(cutoff_hz, channels, n_fft, self.sample_rate, self.high_band_weight)
+            mp, mt = stft_magnitude(p, n_fft, hop), stft_magnitude(t, n_fft, hop)
+            sc = torch.linalg.norm(w * (mt - mp)) / torch.linalg.norm(w * mt).clamp_min(EPS)
+            log_mag = (w * (mt.log() - mp.log()).abs()).mean()
+            total = total + sc + log_mag
+        return total / len(self.resolutions)
+
+
+class MelLoss(nn.Module):
+    """L1 between log-mel spectrograms (filterbank: :func:`audio_upscaler.metrics.mel_filterbank`)."""
+
+    def __init__(self, sample_rate: int = 48_000, n_fft: int = 2048, hop: int = 512, n_mels: int = 80):
+        super().__init__()
+        from .metrics.spectral import mel_filterbank
+
+        self.n_fft, self.hop = int(n_fft), int(hop)
+        fb = torch.from_numpy(mel_filterbank(int(sample_rate), self.n_fft, n_mels).astype("float32"))
+        self.register_buffer("filterbank", fb, persistent=False)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        def log_mel(x: torch.Tensor) -> torch.Tensor:
+            return (self.filterbank @ stft_magnitude(_fold(x), self.n_fft, self.hop) + 1e-5).log()
+
+        return F.l1_loss(log_mel(pred), log_mel(target))
+
+
+@dataclass
+class GeneratorLossConfig:
+    """Weights of the generator loss terms (0 disables a term)."""
+
+    stft_weight: float = 0.7
+    l1_weight: float = 0.3
+    mel_weight: float = 0.0
+    high_band_weight: float = 1.0
+    sample_rate: int = 48_000
+
+
+class GeneratorLoss(nn.Module):
+    """Weighted sum of multi-resolution STFT, waveform L1 and mel L1 losses.
+
+    ``forward(pred, target, cutoff_hz=None) -> (total, {name: value})``.
+    """
+
+    def __init__(self, config: GeneratorLossConfig | None = None):
+        super().__init__()
+        self.config = config = config or GeneratorLossConfig()
+        self.stft = MultiResolutionSTFTLoss(sample_rate=config.sample_rate, high_band_weight=config.high_band_weight)
+        self.mel = MelLoss(config.sample_rate) if config.mel_weight else None
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None):
+        c = self.config
+        parts = {}
+        if c.stft_weight:
+            parts["stft"] = self.stft(pred, target, cutoff_hz)
+        if c.l1_weight:
+            parts["l1"] = F.l1_loss(pred, target)
+        if self.mel is not None:
+            parts["mel"] = self.mel(pred, target)
+        weights = {"stft": c.stft_weight, "l1": c.l1_weight, "mel": c.mel_weight}
+        total = sum(weights[k] * v for k, v in parts.items())
+        return total, {k: float(v.detach()) for k, v in parts.items()}

@@ -1,0 +1,112 @@
+"""Family ``apnet``: frame-domain amplitude/phase network (the fast default candidate).
+
+In the spirit of AP-BWE and the Vocos heads: the DSP-resampled input is turned into STFT
+frames; per-frame features (log-amplitude, cosine and sine of the phase) go through a pointwise
+projection, a stack of cutoff-conditioned ConvNeXt blocks over time, and two heads that predict
+the full spectrum's log-amplitude and phase; the output is the inverse STFT. Work runs at frame
+rate (``sample_rate / hop`` frames per second), not sample rate, which is what makes it fast.
+
+Both heads are residual on the input: log-amplitude = input log-amplitude + head, and the phase
+is the angle of (input unit phasor + a 2-D head output), i.e. ``atan2`` of two outputs as in
+AP-BWE, computed as a normalized phasor so the gradient stays finite.
+
+Geometry: frames sit on a ``hop`` grid anchored at the input start, so chunks whose starts
+differ by multiples of ``hop`` and carry :meth:`~APNet.context_samples` of context on each side
+reproduce a long call exactly. Within ``n_fft / 2`` of the very ends of one call the inverse STFT
+sees fewer frames, so those samples differ from a longer call (the pipeline always supplies
+context there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import UpscalerModel
+from .blocks import ISTFT, STFT, ChannelLayerNorm, ConvNeXt1d, CutoffEmbedding, FiLM
+from .registry import register
+
+LOG_AMP_FLOOR = 1e-5
+LOG_AMP_MAX = 8.0  # exp(8) ~ 3000 in STFT magnitude: far above any full-scale signal
+
+
+@dataclass
+class APNetConfig:
+    """Constructor settings of :class:`APNet` (YAML: ``configs/apnet.yaml``)."""
+
+    sample_rate: int = 48_000
+    n_fft: int = 1024
+    hop: int = 256
+    dim: int = 192
+    mult: float = 3.0
+    n_blocks: int = 6
+    kernel_size: int = 7
+    cond_dim: int = 64
+
+
+@register("apnet")
+class APNet(UpscalerModel):
+    """STFT-frame ConvNeXt predicting log-amplitude and phase; ``[B, C, T] -> [B, C, T]``."""
+
+    config_class = APNetConfig
+    description = "frame-domain amplitude/phase ConvNeXt (fast, non-causal, bounded context)"
+    supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
+    supports_onnx = False  # torch.stft/istft export is not wired up yet
+
+    def __init__(self, config: APNetConfig):
+        super().__init__(config)
+        c = config
+        bins = c.n_fft // 2 + 1
+        self.stft = STFT(c.n_fft, c.hop)
+        self.istft = ISTFT(c.n_fft, c.hop)
+        self.cutoff_embed = CutoffEmbedding(c.cond_dim, nyquist_hz=c.sample_rate / 2)
+        self.embed = nn.Conv1d(3 * bins, c.dim, 1)
+        self.embed_film = FiLM(c.cond_dim, c.dim)
+        self.blocks = nn.ModuleList(
+            ConvNeXt1d(c.dim, c.mult, c.kernel_size, cond_dim=c.cond_dim) for _ in range(c.n_blocks)
+        )
+        self.norm = ChannelLayerNorm(c.dim)
+        self.amp_head = nn.Conv1d(c.dim, bins, 1)
+        self.phase_head = nn.Conv1d(c.dim, 2 * bins, 1)
+
+    # ------------------------------------------------------------------ geometry
+
+    def alignment(self) -> int:
+        return self.config.hop
+
+    def receptive_field(self) -> int:
+        """Frames reach ``n_blocks * (kernel - 1) / 2`` frames each side; each frame spans
+        ``n_fft`` samples for analysis and again for overlap-add."""
+        c = self.config
+        frames = c.n_blocks * (c.kernel_size // 2)
+        return 2 * (frames * c.hop + c.n_fft) + 1
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, x: torch.Tensor, cutoff_hz: torch.Tensor) -> torch.Tensor:
+        """``x [B, C, T]`` at ``sample_rate``, ``cutoff_hz [B]`` (Hz; a scalar applies to all) -> ``[B, C, T]``."""
+        b, ch, t = x.shape
+        n = self.valid_length(t)
+        flat = nn.functional.pad(x.reshape(b * ch, t), (0, n - t))
+        cutoff = torch.as_tensor(cutoff_hz, dtype=torch.float32, device=x.device).reshape(-1).expand(b)
+        cond = self.cutoff_embed(cutoff.repeat_interleave(ch))
+
+        spec = self.stft(flat)  # [N, bins, frames]
+        mag = spec.abs()
+        log_amp = mag.clamp_min(LOG_AMP_FLOOR).log()
+        phasor = spec / mag.clamp_min(LOG_AMP_FLOOR)
+        feats = torch.cat([log_amp, phasor.real, phasor.imag], dim=1)
+
+        h = self.embed_film(self.embed(feats), cond)
+        for block in self.blocks:
+            h = block(h, cond)
+        h = self.norm(h)
+
+        out_log_amp = (log_amp + self.amp_head(h)).clamp(max=LOG_AMP_MAX)
+        re, im = self.phase_head(h).chunk(2, dim=1)
+        re, im = phasor.real + re, phasor.imag + im
+        unit = torch.complex(re, im) / (re.square() + im.square() + 1e-9).sqrt()
+        y = self.istft(out_log_amp.exp() * unit, length=n)
+        return y[:, :t].reshape(b, ch, t)

@@ -1,0 +1,203 @@
+"""The model contract, checkpoint format and the pipeline adapter.
+
+Every family subclasses :class:`UpscalerModel`: ``forward(x [B, C, T], cutoff_hz [B]) -> [B, C, T]``
+at the model's native rate, whatever its internal representation. A checkpoint is a folder with
+``model.safetensors`` (weights, fp32 or fp16) and ``config.json`` (family, constructor config,
+sample rate, format version), so any checkpoint rebuilds its model with no code edits and
+loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..errors import UpscalerError
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class UpscalerModel(nn.Module):
+    """Base of every band-extension model.
+
+    Subclasses set ``family`` (via :func:`registry.register`), ``config_class`` (a dataclass),
+    ``description``, the capability flags, and implement :meth:`forward` and
+    :meth:`receptive_field`. The constructor takes one ``config`` instance.
+    """
+
+    family: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+    description: ClassVar[str] = ""
+    supports_streaming: ClassVar[bool] = False
+    supports_onnx: ClassVar[bool] = False
+
+    def __init__(self, config: Any):
+        super().__init__()
+        self.config = config
+
+    # ------------------------------------------------------------------ geometry
+
+    @property
+    def sample_rate(self) -> int:
+        """Native sample rate in Hz (0 = any rate)."""
+        return int(getattr(self.config, "sample_rate", 0))
+
+    def receptive_field(self) -> int:
+        """Input samples that can influence one output sample."""
+        raise NotImplementedError
+
+    def context_samples(self) -> int:
+        """Samples of context needed on each side of a chunk for exact chunked output."""
+        return self.receptive_field() // 2
+
+    def latency_samples(self) -> int:
+        """Look-ahead in samples a streaming caller must wait for (non-causal: the context)."""
+        return self.context_samples()
+
+    def alignment(self) -> int:
+        """Chunk starts must be multiples of this many samples (frame or stride grid)."""
+        return 1
+
+    def valid_length(self, n: int) -> int:
+        """Smallest input length ``>= n`` the network processes without internal padding."""
+        a = self.alignment()
+        return -(-int(n) // a) * a
+
+    def preferred_chunk(self) -> int:
+        """Chunk length in samples that balances speed and memory (about 4 s)."""
+        rate = self.sample_rate or 48_000
+        return self.valid_length(4 * rate)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, x: torch.Tensor, cutoff_hz: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """``x [B, C, T]`` at the native rate, ``cutoff_hz [B]`` -> full-band ``[B, C, T]``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save(self, path: str | Path, half: bool = False) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` into folder ``path`` (created).
+
+        ``half=True`` stores floating-point weights as fp16 (smaller files for shipping); they
+        are loaded back as fp32.
+        """
+        from safetensors.torch import save_file
+
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        save_file(state, str(folder / WEIGHTS_FILE), metadata={"family": self.family})
+        meta = {
+            "family": self.family,
+            "version": FORMAT_VERSION,
+            "package_version": __version__,
+            "sample_rate": self.sample_rate,
+            "dtype": "float16" if half else "float32",
+            "parameters": self.num_parameters(),
+            "config": dataclasses.asdict(self.config),
+        }
+        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> UpscalerModel:
+        """Rebuild a saved model (any family, via the registry) in eval mode, fp32 on the CPU."""
+        from safetensors.torch import load_file
+
+        from . import registry
+
+        meta = read_config(path)
+        model = registry.build(meta["family"], **meta.get("config", {}))
+        if cls is not UpscalerModel and not isinstance(model, cls):
+            raise UpscalerError(f"{path} holds a '{meta['family']}' model, not '{cls.family}'")
+        state = load_file(str(Path(path) / WEIGHTS_FILE))
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise UpscalerError(f"weights in {path} do not match their config: {str(exc).splitlines()[0]}") from exc
+        return model.eval()
+
+
+def read_config(path: str | Path) -> dict:
+    """The ``config.json`` of checkpoint folder ``path`` (checked for the required files)."""
+    folder = Path(path)
+    if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise UpscalerError(f"{folder} is not a model folder (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    try:
+        meta = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise UpscalerError(f"cannot read {folder / CONFIG_FILE}: {exc}") from exc
+    if not isinstance(meta, dict) or "family" not in meta:
+        raise UpscalerError(f"{folder / CONFIG_FILE} does not name a model family")
+    if int(meta.get("version", 0)) > FORMAT_VERSION:
+        raise UpscalerError(f"{folder} was saved by a newer version (format {meta['version']})")
+    return meta
+
+
+class ModelExtender:
+    """Wrap a model as a pipeline band extender (numpy ``[C, T]`` in and out).
+
+    When the pipeline rate differs from the model's native rate, each chunk is resampled to the
+    native rate with soxr, processed and resampled back; context and alignment are reported in
+    the pipeline's rate.
+    """
+
+    #: Extra context (seconds) covering the resampler's edge transients.
+    RESAMPLE_MARGIN_S = 0.02
+
+    def __init__(self, model: UpscalerModel, name: str):
+        self.model = model.eval()
+        self.name = name
+
+    def _native(self, sample_rate: int) -> int:
+        return self.model.sample_rate or int(sample_rate)
+
+    def context_samples(self, sample_rate: int) -> int:
+        native = self._native(sample_rate)
+        context = self.model.context_samples()
+        if native == sample_rate:
+            return context
+        return math.ceil(context * sample_rate / native) + math.ceil(self.RESAMPLE_MARGIN_S * sample_rate)
+
+    def alignment(self, sample_rate: int) -> int:
+        """Smallest step at ``sample_rate`` that is a whole number of model alignment steps."""
+        native = self._native(sample_rate)
+        step = self.model.alignment() * int(sample_rate)
+        return step // math.gcd(step, native)
+
+    def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+        """``base [C, T]`` float32 at ``sample_rate`` -> full-band ``[C, T]`` float32."""
+        from ..dsp.resample import resample
+
+        native = self._native(sample_rate)
+        x = base if native == sample_rate else resample(base, sample_rate, native)
+        cutoff = min(float(cutoff_hz), native / 2)
+        with torch.inference_mode():
+            y = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32))[None],
+                           torch.tensor([cutoff], dtype=torch.float32))[0].numpy()
+        if native != sample_rate:
+            y = resample(y, native, sample_rate)
+            y = _fit_length(y, base.shape[1])
+        return y.astype(np.float32, copy=False)
+
+
+def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad ``x [C, T]`` to ``n`` samples."""
+    if x.shape[1] >= n:
+        return x[:, :n]
+    return np.pad(x, ((0, 0), (0, n - x.shape[1])))

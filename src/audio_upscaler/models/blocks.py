@@ -1,0 +1,185 @@
+"""Building blocks shared by the model families.
+
+Every block maps ``[batch, channels, frames_or_samples]`` tensors; conditioning vectors are
+``[batch, cond_dim]``. The STFT helpers are modules with explicit ``n_fft``/``hop`` and a
+:meth:`STFT.valid_length` padding rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class CutoffEmbedding(nn.Module):
+    """Cutoff frequency (Hz) -> conditioning vector ``[batch, dim]``.
+
+    The cutoff is normalized by ``nyquist_hz`` to ``[0, 1]``, expanded into ``n_freqs``
+    sine/cosine pairs and passed through a small MLP.
+    """
+
+    def __init__(self, dim: int, nyquist_hz: float = 24_000.0, n_freqs: int = 16):
+        super().__init__()
+        self.nyquist_hz = float(nyquist_hz)
+        self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(n_freqs, dtype=torch.float32) / 2, persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(2 * n_freqs + 1, dim), nn.GELU(), nn.Linear(dim, dim))
+
+    def forward(self, cutoff_hz: torch.Tensor) -> torch.Tensor:
+        """``cutoff_hz [batch]`` -> ``[batch, dim]``."""
+        r = (cutoff_hz.float() / self.nyquist_hz).clamp(0.0, 1.0)[:, None]
+        angles = r * self.freqs
+        return self.mlp(torch.cat([r, angles.sin(), angles.cos()], dim=1))
+
+
+class FiLM(nn.Module):
+    """Feature-wise affine modulation ``x * (1 + scale) + shift`` from a conditioning vector.
+
+    Initialized to the identity (zero scale and shift).
+    """
+
+    def __init__(self, cond_dim: int, channels: int):
+        super().__init__()
+        self.proj = nn.Linear(cond_dim, 2 * channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``x [B, C, T]``, ``cond [B, cond_dim]`` -> ``[B, C, T]``."""
+        scale, shift = self.proj(cond)[:, :, None].chunk(2, dim=1)
+        return x * (1.0 + scale) + shift
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of ``[B, C, T]``."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class ConvNeXt1d(nn.Module):
+    """ConvNeXt block over time (Vocos style): depthwise conv -> LayerNorm (FiLM-conditioned when
+    ``cond_dim``) -> pointwise expand -> GELU -> pointwise project -> layer scale -> residual.
+
+    Non-causal; widens the receptive field by ``kernel_size - 1`` steps.
+    """
+
+    def __init__(self, dim: int, mult: float = 3.0, kernel_size: int = 7, cond_dim: int | None = None,
+                 layer_scale: float = 1e-2):
+        super().__init__()
+        hidden = int(dim * mult)
+        self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = ChannelLayerNorm(dim)
+        self.film = FiLM(cond_dim, dim) if cond_dim else None
+        self.pw1 = nn.Conv1d(dim, hidden, 1)
+        self.pw2 = nn.Conv1d(hidden, dim, 1)
+        self.gamma = nn.Parameter(torch.full((dim, 1), float(layer_scale)))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, dim, T]``, ``cond [B, cond_dim]`` -> ``[B, dim, T]``."""
+        h = self.norm(self.dwconv(x))
+        if self.film is not None:
+            h = self.film(h, cond)
+        return x + self.gamma * self.pw2(F.gelu(self.pw1(h)))
+
+
+class GatedResBlock(nn.Module):
+    """conv -> GroupNorm -> GELU -> conv -> sigmoid gate -> residual, on ``[B, C, T]``."""
+
+    def __init__(self, channels: int, kernel_size: int = 3, dilation: int = 1):
+        super().__init__()
+        pad = dilation * (kernel_size // 2)
+        self.conv1 = nn.Conv1d(channels, channels, kernel_size, padding=pad, dilation=dilation)
+        self.norm = nn.GroupNorm(1, channels)
+        self.conv2 = nn.Conv1d(channels, 2 * channels, kernel_size, padding=pad, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.conv2(F.gelu(self.norm(self.conv1(x)))).chunk(2, dim=1)
+        return x + value * torch.sigmoid(gate)
+
+
+class AdaIN(nn.Module):
+    """Adaptive instance norm: normalize each channel over time, then scale/shift from a style
+    vector ``[B, style_dim]`` (e.g. global statistics of the input)."""
+
+    def __init__(self, channels: int, style_dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.film = FiLM(style_dim, channels)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=-1, keepdim=True)
+        std = (x.var(dim=-1, keepdim=True, unbiased=False) + self.eps).sqrt()
+        return self.film((x - mean) / std, style)
+
+
+class NoiseInjection(nn.Module):
+    """Add per-channel scaled Gaussian noise in training mode only (inference is deterministic).
+
+    The scale starts at zero and is learned.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return x + self.weight * torch.randn_like(x)
+
+
+class DepthwiseSeparableConv1d(nn.Module):
+    """Depthwise conv (one filter per channel) followed by a pointwise 1x1 conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 dilation: int = 1, padding: int | None = None):
+        super().__init__()
+        pad = dilation * (kernel_size - 1) // 2 if padding is None else padding
+        self.depthwise = nn.Conv1d(in_channels, in_channels, kernel_size, stride, pad, dilation, groups=in_channels)
+        self.pointwise = nn.Conv1d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class STFT(nn.Module):
+    """Complex STFT ``[N, T] -> [N, n_fft // 2 + 1, T // hop + 1]`` (periodic Hann, centred frames,
+    zero padding at the ends), for ``T`` a multiple of ``hop`` (see :meth:`valid_length`).
+
+    Frame ``m`` is centred on sample ``m * hop``, so two signals whose starts differ by a multiple
+    of ``hop`` see frames at the same absolute positions (what chunked processing relies on).
+    """
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        if n_fft % hop:
+            raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop ({hop})")
+        self.n_fft, self.hop = int(n_fft), int(hop)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def valid_length(self, n: int) -> int:
+        """Smallest length ``>= n`` that is a multiple of ``hop``."""
+        return -(-int(n) // self.hop) * self.hop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, pad_mode="constant",
+                          return_complex=True)
+
+
+class ISTFT(nn.Module):
+    """Inverse of :class:`STFT`: ``[N, bins, frames]`` complex -> ``[N, length]`` real."""
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        self.n_fft, self.hop = int(n_fft), int(hop)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=length)

@@ -1,0 +1,88 @@
+"""Training losses: zero for identical signals, monotone in distortion, high-band weighting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audio_upscaler.losses import (GeneratorLoss, GeneratorLossConfig, MelLoss, MultiResolutionSTFTLoss,
+                                   band_weights)
+
+from .signals import harmonic_tone
+
+SR = 48_000
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one thread is as fast and does not spin against other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def clean() -> torch.Tensor:
+    return torch.from_numpy(harmonic_tone(SR, 0.5, channels=2))[None]  # [1, 2, T]
+
+
+def band_noise(shape, low_hz: float, high_hz: float, seed: int = 0) -> torch.Tensor:
+    """White noise restricted to ``[low_hz, high_hz)`` (FFT mask), RMS about 0.01 before masking."""
+    rng = np.random.default_rng(seed)
+    n = rng.standard_normal(shape) * 0.01
+    spec = np.fft.rfft(n)
+    f = np.fft.rfftfreq(shape[-1], 1 / SR)
+    spec[..., (f < low_hz) | (f >= high_hz)] = 0
+    return torch.from_numpy(np.fft.irfft(spec, shape[-1]).astype(np.float32))
+
+
+LOSSES = {
+    "stft": lambda: MultiResolutionSTFTLoss(),
+    "mel": lambda: MelLoss(SR),
+    "generator": lambda: (lambda p, t: GeneratorLoss(GeneratorLossConfig(mel_weight=1.0))(p, t)[0]),
+}
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_zero_for_identical_signals(name, clean):
+    assert float(LOSSES[name]()(clean, clean.clone())) == 0.0
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_loss_grows_with_distortion(name, clean):
+    loss = LOSSES[name]()
+    noise = band_noise(clean.shape, 0, SR / 2)
+    values = [float(loss(clean + g * noise, clean)) for g in (0.1, 1.0, 10.0)]
+    assert 0 < values[0] < values[1] < values[2]
+
+
+def test_generator_loss_parts_and_weights(clean):
+    noisy = clean + band_noise(clean.shape, 0, SR / 2)
+    total, parts = GeneratorLoss()(noisy, clean)
+    assert set(parts) == {"stft", "l1"}
+    assert float(total) == pytest.approx(0.7 * parts["stft"] + 0.3 * parts["l1"], rel=1e-5)
+
+
+def test_band_weights():
+    w = band_weights(torch.tensor([6000.0, 12000.0]), 2, 1024, SR, 4.0)
+    assert w.shape == (4, 513, 1)
+    freqs = np.arange(513) * SR / 1024
+    for row, cutoff in zip(w[:, :, 0].numpy(), [6000, 6000, 12000, 12000]):
+        np.testing.assert_array_equal(row, np.where(freqs >= cutoff, 4.0, 1.0))
+    assert band_weights(None, 2, 1024, SR, 4.0) == 1.0
+
+
+def test_high_band_weighting_emphasizes_errors_above_the_cutoff(clean):
+    cutoff = torch.tensor([8000.0])
+    plain, weighted = MultiResolutionSTFTLoss(), MultiResolutionSTFTLoss(high_band_weight=4.0)
+
+    def ratio(distorted):
+        return float(weighted(distorted, clean, cutoff)) / float(plain(distorted, clean, cutoff))
+
+    high = ratio(clean + band_noise(clean.shape, 10_000, SR / 2))
+    low = ratio(clean + band_noise(clean.shape, 0, 6_000))
+    assert high > 2.0
+    assert low < 1.2
+    assert high > 2 * low

@@ -1,0 +1,252 @@
+"""Model families: shape contract, checkpoints, gradients, overfitting, chunking and the pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audio_upscaler.audio import Audio
+from audio_upscaler.dsp.resample import resample
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.losses import GeneratorLoss
+from audio_upscaler.models import registry
+from audio_upscaler.models.base import ModelExtender, UpscalerModel
+
+from .signals import harmonic_tone
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one thread is as fast and does not spin against other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+#: A tiny configuration of every family (a new family must add one here).
+TINY = {
+    "apnet": dict(n_fft=256, hop=64, dim=32, n_blocks=2, cond_dim=16),
+}
+FAMILIES = registry.families()
+
+
+def tiny(family: str, seed: int = 0) -> UpscalerModel:
+    torch.manual_seed(seed)
+    return registry.build(family, **TINY[family]).eval()
+
+
+def run(model: UpscalerModel, x: np.ndarray | torch.Tensor, cutoff: float = 6000.0) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    with torch.no_grad():
+        return model(x, torch.full((x.shape[0],), cutoff))
+
+
+def test_every_family_has_a_tiny_config_and_a_yaml():
+    assert FAMILIES, "no model family registered"
+    for family in FAMILIES:
+        assert family in TINY
+        model = registry.build_from_yaml(CONFIGS / f"{family}.yaml")
+        assert model.family == family
+        assert model.config == registry.make_config(family)  # the YAML mirrors the defaults
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_info(family):
+    info = registry.family_info(family)
+    assert info["family"] == family and info["description"]
+    assert info["parameters"] == registry.build(family).num_parameters() > 0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("shape", [(1, 1, 4801), (2, 2, 3333), (1, 1, 17)])
+def test_output_shape_equals_input_shape(family, shape):
+    x = torch.randn(shape) * 0.1
+    y = run(tiny(family), x)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_cutoff_conditions_the_output(family):
+    model = tiny(family)
+    for block in model.modules():  # FiLM layers start at the identity; give them some effect
+        if type(block).__name__ == "FiLM":
+            torch.nn.init.normal_(block.proj.weight, std=0.5)
+    x = torch.randn(2, 1, 3000) * 0.1
+    with torch.no_grad():
+        assert torch.equal(model(x, 6000.0), model(x, torch.tensor([6000.0, 6000.0])))
+        assert not torch.allclose(model(x, 6000.0), model(x, 12000.0), atol=1e-4)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_geometry_is_consistent(family):
+    model = tiny(family)
+    a = model.alignment()
+    assert model.receptive_field() > 0 and model.context_samples() > 0
+    assert model.valid_length(1) == a and model.valid_length(a + 1) == 2 * a
+    assert model.preferred_chunk() % a == 0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_chunk_with_context_equals_whole(family):
+    """Inside its receptive field a chunk sees exactly what the whole signal sees."""
+    model = tiny(family)
+    ctx, a = model.context_samples(), model.alignment()
+    x = torch.from_numpy(harmonic_tone(48_000, 0.5))[None]
+    start, length = 20 * a, 10 * a
+    whole = run(model, x)[..., start : start + length]
+    part = run(model, x[..., start - ctx : start + length + ctx])[..., ctx : ctx + length]
+    assert torch.allclose(whole, part, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("half", [False, True])
+def test_save_load_round_trip(family, half, tmp_path):
+    model = tiny(family)
+    folder = model.save(tmp_path / "ckpt", half=half)
+    meta = json.loads((folder / "config.json").read_text())
+    assert meta["family"] == family and meta["sample_rate"] == model.sample_rate
+    loaded = UpscalerModel.load(folder)
+    assert type(loaded) is type(model) and loaded.config == model.config
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.randn(1, 1, 2001) * 0.1
+    if half:  # identical to the model with its weights rounded to fp16, close to the original
+        rounded = tiny(family)
+        rounded.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
+        assert torch.equal(run(loaded, x), run(rounded, x))
+        assert (folder / "model.safetensors").stat().st_size < 0.6 * 4 * model.num_parameters()
+    else:
+        assert torch.equal(run(loaded, x), run(model, x))
+
+
+def test_load_rejects_bad_folders(tmp_path):
+    with pytest.raises(UpscalerError, match="not a model folder"):
+        UpscalerModel.load(tmp_path)
+    folder = tiny("apnet").save(tmp_path / "m")
+    meta = json.loads((folder / "config.json").read_text())
+    meta["config"]["no_such_setting"] = 1
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(UpscalerError, match="no_such_setting"):
+        UpscalerModel.load(folder)
+    meta["config"] = {"dim": 48}  # weights of a dim-32 model
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(UpscalerError, match="do not match"):
+        UpscalerModel.load(folder)
+
+
+def test_unknown_family_is_a_user_error():
+    with pytest.raises(UpscalerError, match="unknown model family"):
+        registry.build("no-such-family")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_gradients_reach_every_parameter(family):
+    """After one step (zero-initialized layers such as FiLM block gradients before it)."""
+    model = tiny(family).train()
+    x, cutoff = torch.randn(2, 1, 3000) * 0.1, torch.tensor([4000.0, 9000.0])
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+    for _ in range(2):
+        opt.zero_grad()
+        y = model(x, cutoff)
+        (y * torch.randn_like(y)).sum().backward()
+        opt.step()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiny_model_overfits_one_clip(family):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    target = harmonic_tone(48_000, 0.15) + 0.01 * rng.standard_normal((1, 7200)).astype(np.float32)
+    low = resample(resample(target, 48_000, 12_000), 12_000, 48_000)
+    x, y, cutoff = torch.from_numpy(low)[None], torch.from_numpy(target)[None], torch.tensor([6000.0])
+    model = tiny(family).train()
+    loss_fn = GeneratorLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(120):
+        loss, _ = loss_fn(model(x, cutoff), y, cutoff)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert min(losses[-10:]) < losses[0] / 5
+
+
+# ---------------------------------------------------------------------- registry and pipeline
+
+@pytest.fixture
+def user_models(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))
+    return tmp_path
+
+
+def test_available_models_lists_user_folders(user_models):
+    before = registry.available_models()
+    tiny("apnet").save(user_models / "mine")
+    tiny("apnet").save(user_models / "sbr")  # reserved name: never a model
+    (user_models / "empty").mkdir()
+    assert registry.available_models() == sorted({*before, "mine"})
+    info = registry.model_info("mine")
+    assert info["family"] == "apnet" and info["parameters"] == tiny("apnet").num_parameters()
+    assert info["sample_rate"] == 48_000 and info["description"]
+    with pytest.raises(UpscalerError, match="no model weights named"):
+        registry.model_path("absent")
+
+
+@pytest.mark.parametrize("rate", [48_000, 44_100, 32_000])
+def test_extender_geometry_in_pipeline_rate(rate):
+    model = tiny("apnet")
+    ext = ModelExtender(model, "x")
+    a = ext.alignment(rate)
+    assert (a * model.sample_rate) % (rate * model.alignment()) == 0  # whole model frames
+    assert ext.context_samples(rate) >= model.context_samples() * rate / model.sample_rate
+    base = harmonic_tone(rate, 0.3)
+    assert ext.extend(base, rate, 5000.0).shape == base.shape
+
+
+@pytest.mark.parametrize("rate", [48_000, 32_000])
+def test_extender_chunks_join_exactly(rate):
+    """Windows cut with the reported context and alignment give the output of one long call
+    whose frame grid has the same origin (the chunker starts at ``-context``)."""
+    from audio_upscaler.chunking import process_chunked
+
+    ext = ModelExtender(tiny("apnet"), "x")
+    ctx, align = ext.context_samples(rate), ext.alignment(rate)
+    x = np.pad(harmonic_tone(rate, 1.0), ((0, 0), (ctx, ctx)))
+    whole = ext.extend(x, rate, 5000.0)[:, ctx:-ctx]
+    chunked = np.concatenate(list(process_chunked(
+        lambda w: ext.extend(w, rate, 5000.0), [x[:, ctx:]], 1, 8 * align, ctx)), axis=1)[:, :-ctx]
+    assert chunked.shape == whole.shape
+    assert np.abs(chunked - whole).max() < 1e-5
+
+
+@pytest.mark.parametrize("rate", [48_000, 44_100])
+def test_pipeline_keeps_the_low_band(user_models, rate):
+    from audio_upscaler.pipeline import Upscaler
+
+    tiny("apnet", seed=3).save(user_models / "rand")
+    cutoff = 7_000.0
+    audio = Audio(resample(harmonic_tone(48_000, 1.5, channels=2), 48_000, 16_000), 16_000)
+    up = Upscaler("rand", rate, limiter=False, cutoff_hz=cutoff, chunk_seconds=0.5)
+    out = up.upscale(audio).samples
+    ref = resample(audio.samples, 16_000, rate)
+    assert out.shape == ref.shape
+
+    # Compare Hann-windowed interiors (the signal ends are zero-extended, so not exact there).
+    edge = rate // 5
+    window = np.hanning(out.shape[1] - 2 * edge)
+    spec_out, spec_ref = np.fft.rfft(out[:, edge:-edge] * window), np.fft.rfft(ref[:, edge:-edge] * window)
+    freqs = np.fft.rfftfreq(window.size, 1 / rate)
+    low = freqs < 0.85 * cutoff
+    err = np.sum(np.abs(spec_out[:, low] - spec_ref[:, low]) ** 2) / np.sum(np.abs(spec_ref[:, low]) ** 2)
+    assert 10 * np.log10(err) < -60
+    high = freqs > 1.2 * cutoff
+    assert np.sum(np.abs(spec_out[:, high]) ** 2) > 1e3 * np.sum(np.abs(spec_ref[:, high]) ** 2)
