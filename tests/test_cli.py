@@ -135,3 +135,19 @@ def test_write_failures_leave_no_file(capsys, monkeypatch, wav_16k, tmp_path, co
     code_, _, err = run_cli(capsys, "upscale", wav_16k, "-o", out_dir / "a.wav", "-q", "--rate", "192000")
     assert code_ == 2 and fragment in err.lower() and err.count("\n") == 1
     assert list(out_dir.iterdir()) == []
+
+
+def test_models_lists_families_and_installed_weights(capsys, tmp_path, monkeypatch):
+    from audio_upscaler.models import registry
+
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(tmp_path))
+    registry.build("apnet").save(tmp_path / "mine")
+    code, stdout, _ = run_cli(capsys, "models", "--json")
+    listing = json.loads(stdout)
+    assert code == 0
+    assert "apnet" in {f["family"] for f in listing["families"]}
+    assert all(f["parameters"] > 0 for f in listing["families"])
+    mine = [w for w in listing["weights"] if w["name"] == "mine"]
+    assert mine and mine[0]["family"] == "apnet" and mine[0]["path"] == str(tmp_path / "mine")
+    code, stdout, _ = run_cli(capsys, "models")
+    assert code == 0 and "mine" in stdout and "sbr" in stdout

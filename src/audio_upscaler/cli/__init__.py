@@ -19,6 +19,7 @@ COMMANDS = {
     "analyze": "analyze",
     "doctor": "doctor",
     "data": "data",
+    "models": "models",
     "evaluate": "evaluate",
     "benchmark": "benchmark",
 }

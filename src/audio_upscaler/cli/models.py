@@ -1,0 +1,47 @@
+"""``audio-upscaler models``: registered model families and installed weights."""
+
+from __future__ import annotations
+
+from .common import add_verbose, print_json
+
+NON_NEURAL = [
+    {"name": "sbr", "description": "non-neural spectral band replication (fallback and baseline)"},
+    {"name": "none", "description": "plain high-quality resampling (soxr)"},
+]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("models", help="list model families and installed weights")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_verbose(p)
+    p.set_defaults(run=run)
+
+
+def collect() -> dict:
+    """Families (at their default size), installed weights, and the non-neural methods."""
+    from ..models import registry
+
+    return {
+        "families": [registry.family_info(f) for f in registry.families()],
+        "weights": [registry.model_info(n) for n in registry.available_models()],
+        "non_neural": NON_NEURAL,
+    }
+
+
+def run(args) -> int:
+    listing = collect()
+    if args.json:
+        print_json(listing)
+        return 0
+    print("families (default size):")
+    for f in listing["families"]:
+        flags = ", ".join(k for k in ("streaming", "onnx") if f[k]) or "-"
+        print(f"  {f['family']:<10} {f['parameters'] / 1e6:6.2f} M params  {f['sample_rate'] or 'any'} Hz  [{flags}]  {f['description']}")
+    print("installed weights:")
+    for w in listing["weights"] or [{"name": "(none yet: 'auto' falls back to sbr)"}]:
+        extra = f"  {w['family']}, {w['parameters'] / 1e6:.2f} M params, {w['dtype']}, {w['path']}" if "family" in w else ""
+        print(f"  {w['name']}{extra}")
+    print("non-neural:")
+    for m in listing["non_neural"]:
+        print(f"  {m['name']:<10} {m['description']}")
+    return 0
