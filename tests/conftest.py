@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from audio_upscaler.audio import Audio
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Small tensors: one thread is as fast and does not spin against other processes."""
+    import torch
 
-from .signals import band_limited
-
-
-@pytest.fixture
-def speechlike_8k() -> Audio:
-    """Three seconds of 8 kHz, band-limited content."""
-    return band_limited(48_000, 3.0, 8_000)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
