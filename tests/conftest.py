@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """Small tensors: one thread is as fast and does not spin against other processes."""
