@@ -26,7 +26,7 @@ SPEECH_ITEMS = ["c", "i", "a", "o", "m", "e", "r", "t", "u", "s"]
 
 
 def speech_clip(klettres: Path) -> np.ndarray:
-    """About 6 s of Italian spoken letters at 44.1 kHz, mono, with short pauses."""
+    """About 5 s (at most 6 s) of Italian spoken letters at 44.1 kHz, mono, with short pauses."""
     parts = []
     for letter in SPEECH_ITEMS:
         x, sr = sf.read(klettres / "it" / "alpha" / f"{letter}.ogg", always_2d=True)
