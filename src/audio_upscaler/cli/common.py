@@ -38,7 +38,7 @@ class Progress:
                 file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]",
             )
         self._bar.n = round(done / self._scale, 1)
-        self._bar.refresh() if self._bar.n >= self._bar.total else self._bar.update(0)
+        self._bar.update(0)  # redraws at most every mininterval
 
     def close(self) -> None:
         if self._bar is not None:
