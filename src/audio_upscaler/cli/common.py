@@ -34,7 +34,7 @@ class Progress:
             return
         if self._bar is None:
             self._bar = tqdm(
-                total=round(total / self._scale, 1), desc=self._description, unit="s", delay=1.0,
+                total=round(total / self._scale, 1), desc=self._description, unit="s", delay=1.0, leave=False,
                 file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]",
             )
         self._bar.n = round(done / self._scale, 1)
