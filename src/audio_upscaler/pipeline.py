@@ -22,6 +22,7 @@ from .audio import Audio
 from .chunking import process_chunked
 from .errors import UpscalerError
 from .extenders import BandExtender, choose_extender, get_extender
+from .io_formats import LOSSLESS
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
 AIR_LIMIT_HZ = 24_000.0
@@ -30,6 +31,9 @@ FULL_BAND_MIN_RATE = 44_100
 STEREO_MODES = ("independent", "mid-side")
 MIN_RATE, MAX_RATE = 8_000, 768_000
 BLOCK_FRAMES = 65_536
+#: Limiter ceilings: lossless output may peak just under full scale; lossy encoders overshoot.
+LOSSLESS_CEILING_DBFS = -0.1
+LOSSY_CEILING_DBFS = -1.0
 
 ProgressFn = Callable[[int, int], None]
 
@@ -141,7 +145,7 @@ class Upscaler:
         processed = list(self._process(blocks, audio.sample_rate, audio.channels, cutoff, name))
         out = np.concatenate(processed, axis=1) if processed else np.zeros((audio.channels, 0), np.float32)
         gain = self._normalize_gain(float(np.max(np.abs(out), initial=0.0)))
-        out = np.concatenate(list(self._finish([out], self.target_rate, audio.channels, gain, -0.1)), axis=1)
+        out = np.concatenate(list(self._finish([out], self.target_rate, audio.channels, gain, LOSSLESS_CEILING_DBFS)), axis=1)
         return Audio(out, self.target_rate, dict(audio.tags), None, "float")
 
     def upscale_file(
@@ -181,9 +185,8 @@ class Upscaler:
             on_plan(result)
         from .dsp.resample import output_length
 
-        frames = info.frames or round(report.duration * info.sample_rate)
-        total = output_length(frames, info.sample_rate, self.target_rate)
-        ceiling = -0.1 if fmt.is_integer_pcm or fmt.container in ("wav", "flac", "aiff") else -1.0
+        total = output_length(report.frames, info.sample_rate, self.target_rate)
+        ceiling = LOSSLESS_CEILING_DBFS if fmt.container in LOSSLESS else LOSSY_CEILING_DBFS
         with io.open_reader(input_path) as reader:
             processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, cutoff, name)
             processed = _report_progress(processed, total, progress)
@@ -308,7 +311,7 @@ class Upscaler:
         from .dsp.finish import tpdf_dither
 
         rng = np.random.default_rng(self.seed)
-        dither_bits = fmt.bit_depth if fmt.is_integer_pcm and fmt.bit_depth and fmt.bit_depth <= 24 else None
+        dither_bits = fmt.bit_depth if fmt.is_integer_pcm else None  # 16/24-bit integer PCM
         with io.open_writer(path, self.target_rate, info.channels, fmt, tags=info.tags, overwrite=overwrite) as writer:
             for block in blocks:
                 writer.write(tpdf_dither(block, dither_bits, rng) if dither_bits else block)

@@ -5,8 +5,6 @@ All arrays are float32 ``[channels, time]`` at full scale +-1.0; rates are Hz.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ...audio import Audio
+from ...io import output_format_for, write_audio
 from ...loudness import LoudnessMeter
 
 TARGET_LUFS = -20.0
@@ -143,16 +143,9 @@ def measure_bandwidth(x: np.ndarray, rate: int) -> float:
 
 
 def write_flac(path: Path, x: np.ndarray, rate: int) -> None:
-    """Write 24-bit FLAC atomically (temp file in the same folder, then ``os.replace``)."""
+    """Write ``x [channels, time]`` as 24-bit FLAC atomically (through :func:`audio_upscaler.io.write_audio`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".flac", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, np.clip(x, -1.0, 1.0 - 2**-23).T, rate, format="FLAC", subtype="PCM_24")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_audio(path, Audio(x, rate), output_format_for(path, bit_depth=24), overwrite=True)
 
 
 def finish(x: np.ndarray, rate: int, root: Path, relative: str, trim: bool = True) -> Written | None:
