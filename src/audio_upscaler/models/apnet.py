@@ -54,6 +54,7 @@ class APNet(UpscalerModel):
     description = "frame-domain amplitude/phase ConvNeXt (fast, non-causal, bounded context)"
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
     supports_onnx = False  # torch.stft/istft export is not wired up yet
+    tiny_config = dict(n_fft=256, hop=64, dim=32, n_blocks=2, cond_dim=16)
 
     def __init__(self, config: APNetConfig):
         super().__init__(config)

@@ -40,6 +40,8 @@ class UpscalerModel(nn.Module):
     description: ClassVar[str] = ""
     supports_streaming: ClassVar[bool] = False
     supports_onnx: ClassVar[bool] = False
+    #: Constructor overrides giving a very small model (tests, smoke runs of the training loop).
+    tiny_config: ClassVar[dict] = {}
 
     def __init__(self, config: Any):
         super().__init__()

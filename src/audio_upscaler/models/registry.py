@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .base import ModelExtender, UpscalerModel
 
 #: Modules (under ``audio_upscaler.models``) that define model families.
-FAMILY_MODULES = ("apnet",)
+FAMILY_MODULES = ("apnet", "waveunet", "specunet", "wavelet", "edge", "melgan", "vocoder")
 #: Names that belong to non-neural extenders and can never name weights.
 RESERVED_NAMES = ("auto", "sbr", "none")
 ENV_VAR = "AUDIO_UPSCALER_MODELS"

@@ -1,0 +1,1 @@
+"""Model family module (being written; registers nothing yet)."""
