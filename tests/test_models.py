@@ -220,11 +220,15 @@ def test_extender_chunks_join_exactly(rate):
     assert np.abs(chunked - whole).max() < 1e-5
 
 
-@pytest.mark.parametrize("rate", [48_000, 44_100])
-def test_pipeline_keeps_the_low_band(user_models, rate):
+PIPELINE_CASES = [("apnet", 48_000)] + [(family, 44_100) for family in FAMILIES]
+
+
+@pytest.mark.parametrize(("family", "rate"), PIPELINE_CASES)
+def test_pipeline_keeps_the_low_band(user_models, family, rate):
+    """Any family, at its own rate or resampled: below the cutoff the output is the input."""
     from audio_upscaler.pipeline import Upscaler
 
-    tiny("apnet", seed=3).save(user_models / "rand")
+    tiny(family, seed=3).save(user_models / "rand")
     cutoff = 7_000.0
     audio = Audio(resample(harmonic_tone(48_000, 1.5, channels=2), 48_000, 16_000), 16_000)
     up = Upscaler("rand", rate, limiter=False, cutoff_hz=cutoff, chunk_seconds=0.5)
@@ -240,5 +244,7 @@ def test_pipeline_keeps_the_low_band(user_models, rate):
     low = freqs < 0.85 * cutoff
     err = np.sum(np.abs(spec_out[:, low] - spec_ref[:, low]) ** 2) / np.sum(np.abs(spec_ref[:, low]) ** 2)
     assert 10 * np.log10(err) < -60
-    high = freqs > 1.2 * cutoff
+    if family != "apnet":
+        return
+    high = freqs > 1.2 * cutoff  # a random apnet already puts energy up there
     assert np.sum(np.abs(spec_out[:, high]) ** 2) > 1e3 * np.sum(np.abs(spec_ref[:, high]) ** 2)

@@ -3,6 +3,9 @@
 
 High-band weighting: with ``high_band_weight = w > 1`` and a cutoff per item (``[B]`` Hz),
 spectral bins above the cutoff count ``w`` times as much as those below it.
+
+Adversarial terms (:class:`AdversarialLoss`, :func:`feature_matching_loss`) take discriminator
+outputs instead of waveforms (see the section at the end of this module).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .errors import UpscalerError
 
 EPS = 1e-7
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
@@ -65,22 +70,32 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
-class MelLoss(nn.Module):
-    """L1 between log-mel spectrograms (filterbank: :func:`audio_upscaler.metrics.mel_filterbank`)."""
+class LogMelSpectrogram(nn.Module):
+    """Waveform ``[B, C, T]`` or ``[B, T]`` -> ``log(mel + 1e-5)`` ``[B * C, n_mels, frames]`` of the
+    STFT magnitude (:func:`stft_magnitude`; filterbank: :func:`audio_upscaler.metrics.mel_filterbank`)."""
 
     def __init__(self, sample_rate: int = 48_000, n_fft: int = 2048, hop: int = 512, n_mels: int = 80):
         super().__init__()
         from .metrics.spectral import mel_filterbank
 
         self.n_fft, self.hop = int(n_fft), int(hop)
-        fb = torch.from_numpy(mel_filterbank(int(sample_rate), self.n_fft, n_mels).astype("float32"))
+        fb = torch.from_numpy(mel_filterbank(int(sample_rate), self.n_fft, int(n_mels)).astype("float32"))
         self.register_buffer("filterbank", fb, persistent=False)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        def log_mel(x: torch.Tensor) -> torch.Tensor:
-            return (self.filterbank @ stft_magnitude(_fold(x), self.n_fft, self.hop) + 1e-5).log()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.filterbank @ stft_magnitude(_fold(x), self.n_fft, self.hop) + 1e-5).log()
 
-        return F.l1_loss(log_mel(pred), log_mel(target))
+
+class MelLoss(nn.Module):
+    """L1 between log-mel spectrograms (:class:`LogMelSpectrogram`)."""
+
+    def __init__(self, sample_rate: int = 48_000, n_fft: int = 2048, hop: int = 512, n_mels: int = 80):
+        super().__init__()
+        self.log_mel = LogMelSpectrogram(sample_rate, n_fft, hop, n_mels)
+        self.n_fft, self.hop = self.log_mel.n_fft, self.log_mel.hop
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.l1_loss(self.log_mel(pred), self.log_mel(target))
 
 
 @dataclass
@@ -118,3 +133,80 @@ class GeneratorLoss(nn.Module):
         weights = {"stft": c.stft_weight, "l1": c.l1_weight, "mel": c.mel_weight}
         total = sum(weights[k] * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+# --- Adversarial training -------------------------------------------------------------------
+# Discriminator outputs (see :mod:`audio_upscaler.models.discriminators`) are lists with one
+# ``(logits, feature_maps)`` pair per sub-discriminator; the functions below also accept plain
+# lists of logits tensors. Every sub-discriminator counts equally: terms are averaged over them.
+
+
+def _logits(outputs) -> list[torch.Tensor]:
+    """``[(logits, features), ...]`` or ``[logits, ...]`` -> ``[logits, ...]``."""
+    return [o if isinstance(o, torch.Tensor) else o[0] for o in outputs]
+
+
+def _features(outputs) -> list[list[torch.Tensor]]:
+    """``[(logits, features), ...]`` or ``[features, ...]`` -> ``[features, ...]``."""
+    return [o[1] if isinstance(o, tuple) and len(o) == 2 and isinstance(o[1], (list, tuple)) else o
+            for o in outputs]
+
+
+def _average(terms: list[torch.Tensor]) -> torch.Tensor:
+    if not terms:
+        raise ValueError("no discriminator outputs")
+    return torch.stack(terms).mean()
+
+
+class AdversarialLoss:
+    """Adversarial loss selected by name (``kind`` in :data:`ADVERSARIAL_LOSSES`).
+
+    With ``r`` = logits on real audio and ``f`` = logits on generated audio, per sub-discriminator
+    (means over all logits of that sub-discriminator; the result is averaged over them):
+
+    - ``"lsgan"`` (least squares): ``D = mean((1 - r)^2) + mean(f^2)``, ``G = mean((1 - f)^2)``.
+    - ``"hinge"``: ``D = mean(relu(1 - r)) + mean(relu(1 + f))``, ``G = -mean(f)``.
+    """
+
+    def __init__(self, kind: str = "lsgan"):
+        if kind not in ADVERSARIAL_LOSSES:
+            raise UpscalerError(f"unknown adversarial loss '{kind}' (choose from {', '.join(ADVERSARIAL_LOSSES)})")
+        self.kind = kind
+
+    def discriminator_loss(self, real_outputs, fake_outputs) -> torch.Tensor:
+        """Scalar loss for the discriminator (generated audio detached by the caller)."""
+        real, fake = _logits(real_outputs), _logits(fake_outputs)
+        if len(real) != len(fake):
+            raise ValueError(f"{len(real)} real vs {len(fake)} fake discriminator outputs")
+        if self.kind == "lsgan":
+            terms = [(1 - r).square().mean() + f.square().mean() for r, f in zip(real, fake)]
+        else:
+            terms = [F.relu(1 - r).mean() + F.relu(1 + f).mean() for r, f in zip(real, fake)]
+        return _average(terms)
+
+    def generator_loss(self, fake_outputs) -> torch.Tensor:
+        """Scalar adversarial loss for the generator."""
+        fake = _logits(fake_outputs)
+        if self.kind == "lsgan":
+            return _average([(1 - f).square().mean() for f in fake])
+        return _average([-f.mean() for f in fake])
+
+
+ADVERSARIAL_LOSSES = ("lsgan", "hinge")
+
+
+def feature_matching_loss(real_features, fake_features) -> torch.Tensor:
+    """Mean over every sub-discriminator and layer of ``mean(|real.detach() - fake|)``.
+
+    Arguments are discriminator outputs (lists of ``(logits, feature_maps)``) or lists (one per
+    sub-discriminator) of feature-map lists. No gradient reaches the real features.
+    """
+    real, fake = _features(real_features), _features(fake_features)
+    if len(real) != len(fake):
+        raise ValueError(f"{len(real)} real vs {len(fake)} fake discriminator outputs")
+    terms = []
+    for real_maps, fake_maps in zip(real, fake):
+        if len(real_maps) != len(fake_maps):
+            raise ValueError(f"{len(real_maps)} real vs {len(fake_maps)} fake feature maps")
+        terms += [F.l1_loss(f, r.detach()) for r, f in zip(real_maps, fake_maps)]
+    return _average(terms)

@@ -41,3 +41,20 @@ def to_json(obj, indent: int | None = None) -> str:
     """Strict JSON: NaN becomes ``null``, infinities the strings ``"inf"``/``"-inf"`` (which
     ``float()`` parses); unknown types are written as ``str``."""
     return json.dumps(_finite(obj), indent=indent, allow_nan=False, default=str, ensure_ascii=False)
+
+
+def load_yaml(text: str):
+    """``yaml.safe_load`` that also reads ``1e-4`` / ``3E+2`` as floats (YAML 1.2 style; PyYAML's
+    YAML 1.1 rules would give the string ``"1e-4"``)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+        list("-+0123456789."))
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass

@@ -66,7 +66,7 @@ def plot_spectrograms(plt, rows: list[tuple[str, Path]], cutoff_hz: float, title
     specs = []
     for label, path in rows:
         audio = read_audio(path)
-        specs.append((label, audio.sample_rate, *_spectrogram_db(audio.samples.mean(axis=0), audio.sample_rate)))
+        specs.append((label, audio.sample_rate, *spectrogram_db(audio.samples.mean(axis=0), audio.sample_rate)))
     top = specs[0][1] / 2000  # the first row (the reference) sets the scales
     vmax = float(specs[0][4].max())
     fig, axes = plt.subplots(len(specs), 1, figsize=(8, 1.6 * len(specs) + 0.6), sharex=True, squeeze=False)
@@ -83,7 +83,7 @@ def plot_spectrograms(plt, rows: list[tuple[str, Path]], cutoff_hz: float, title
     return fig
 
 
-def _spectrogram_db(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spectrogram_db(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(times [frames] s, freqs [bins] Hz, power dB [bins, frames])`` of mono ``x [T]``."""
     from scipy.signal import stft
 

@@ -22,6 +22,7 @@ COMMANDS = {
     "models": "models",
     "evaluate": "evaluate",
     "benchmark": "benchmark",
+    "train": "train",
 }
 
 

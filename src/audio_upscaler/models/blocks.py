@@ -90,13 +90,16 @@ class ConvNeXt1d(nn.Module):
 
 
 class GatedResBlock(nn.Module):
-    """conv -> GroupNorm -> GELU -> conv -> sigmoid gate -> residual, on ``[B, C, T]``."""
+    """conv -> LayerNorm over channels -> GELU -> conv -> sigmoid gate -> residual, on ``[B, C, T]``.
+
+    The norm is per time step (no statistics over time), so the receptive field stays bounded.
+    """
 
     def __init__(self, channels: int, kernel_size: int = 3, dilation: int = 1):
         super().__init__()
         pad = dilation * (kernel_size // 2)
         self.conv1 = nn.Conv1d(channels, channels, kernel_size, padding=pad, dilation=dilation)
-        self.norm = nn.GroupNorm(1, channels)
+        self.norm = ChannelLayerNorm(channels)
         self.conv2 = nn.Conv1d(channels, 2 * channels, kernel_size, padding=pad, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,18 +108,46 @@ class GatedResBlock(nn.Module):
 
 
 class AdaIN(nn.Module):
-    """Adaptive instance norm: normalize each channel over time, then scale/shift from a style
-    vector ``[B, style_dim]`` (e.g. global statistics of the input)."""
+    """Adaptive instance norm over a bounded window, on ``[B, C, T]`` with ``cond [B, cond_dim]``.
 
-    def __init__(self, channels: int, style_dim: int, eps: float = 1e-5):
+    Each channel is normalized by its mean and standard deviation over a centred window of
+    ``window`` steps (average pooling, stride 1; near the ends only the steps present count).
+    The style then rescales and shifts it: per channel, a learned map of the local statistics
+    (mean, log std) gives ``x * (1 + scale) + shift``, followed by :class:`FiLM` from ``cond``
+    (e.g. a cutoff embedding). Both start at zero, i.e. as a plain local normalization.
+
+    No statistics span the whole time axis: an output step depends on the input steps within
+    ``2 * (window // 2)`` on each side (:meth:`reach`; the mean, then the variance around it),
+    so chunked processing with that much context is exact.
+    """
+
+    def __init__(self, channels: int, cond_dim: int, window: int = 9, eps: float = 1e-5):
         super().__init__()
-        self.eps = eps
-        self.film = FiLM(style_dim, channels)
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"AdaIN window must be a positive odd number of steps, got {window}")
+        self.window, self.eps = int(window), float(eps)
+        # Per channel, (scale, shift) = weight @ (mean, log std) + bias; elementwise, which is far
+        # faster on a CPU than a grouped 1x1 conv. Axes: [scale|shift, mean|log std, C, 1].
+        self.style_weight = nn.Parameter(torch.zeros(2, 2, channels, 1))
+        self.style_bias = nn.Parameter(torch.zeros(2, channels, 1))
+        self.film = FiLM(cond_dim, channels)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=-1, keepdim=True)
-        std = (x.var(dim=-1, keepdim=True, unbiased=False) + self.eps).sqrt()
-        return self.film((x - mean) / std, style)
+    def reach(self) -> int:
+        """Steps on each side of an output step that can influence it."""
+        return 2 * (self.window // 2)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool1d(x, self.window, stride=1, padding=self.window // 2, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``x [B, C, T]``, ``cond [B, cond_dim]`` -> ``[B, C, T]``."""
+        mean = self._pool(x)
+        std = (self._pool((x - mean).square()) + self.eps).sqrt()
+        log_std = std.log()
+        w, b = self.style_weight, self.style_bias
+        scale = w[0, 0] * mean + w[0, 1] * log_std + b[0]
+        shift = w[1, 0] * mean + w[1, 1] * log_std + b[1]
+        return self.film((x - mean) / std * (1.0 + scale) + shift, cond)
 
 
 class NoiseInjection(nn.Module):
@@ -183,3 +214,29 @@ class ISTFT(nn.Module):
 
     def forward(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=length)
+
+
+class ISTFTHead(nn.Module):
+    """Vocos-style Fourier head: features ``[N, dim, frames]`` -> waveform ``[N, length]``.
+
+    A pointwise conv predicts, per STFT bin, a log-magnitude (clamped at ``max_log_amp``) and a
+    phase angle; ``exp(log_amp) * exp(i * phase)`` is inverted by :class:`ISTFT`. Frame ``m`` is
+    centred on sample ``m * hop`` (the :class:`STFT` grid), so ``length`` is at most
+    ``(frames - 1) * hop``. Non-causal: each output sample mixes the frames within ``n_fft / 2``.
+    """
+
+    def __init__(self, dim: int, n_fft: int, hop: int, max_log_amp: float = 8.0):
+        super().__init__()
+        self.bins = n_fft // 2 + 1
+        self.max_log_amp = float(max_log_amp)
+        self.proj = nn.Conv1d(dim, 2 * self.bins, 1)
+        self.istft = ISTFT(n_fft, hop)
+
+    def spectrum(self, h: torch.Tensor) -> torch.Tensor:
+        """``h [N, dim, frames]`` -> complex spectrum ``[N, n_fft // 2 + 1, frames]``."""
+        log_amp, phase = self.proj(h).chunk(2, dim=1)
+        return torch.polar(log_amp.clamp(max=self.max_log_amp).exp(), phase)
+
+    def forward(self, h: torch.Tensor, length: int) -> torch.Tensor:
+        """``h [N, dim, frames]`` -> ``[N, length]`` samples."""
+        return self.istft(self.spectrum(h), length)

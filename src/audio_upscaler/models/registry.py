@@ -81,8 +81,10 @@ def build_from_yaml(path: str | os.PathLike, section: str = "model") -> Upscaler
     """Build from a YAML file whose ``section`` (or whole document) holds ``family`` + config fields."""
     import yaml
 
+    from ..textio import load_yaml
+
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = load_yaml(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise UpscalerError(f"cannot read model config {path}: {exc}") from exc
     data = data.get(section, data) if isinstance(data, dict) else None

@@ -227,7 +227,14 @@ class PairDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, float]:
         if not 0 <= index < len(self):
             raise IndexError(index)
-        rng = self._generator(index)
+        return self._example(self._generator(index))
+
+    def keyed(self, key: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Example number ``key >= 0`` of an endless stream fixed by ``config.seed`` (the trainer
+        draws example ``step * batch + i``, so a resumed run sees exactly the same data)."""
+        return self._example(np.random.default_rng([self.config.seed, 2, int(key)]))
+
+    def _example(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
         clean = self.clean_crop(rng)
         degraded, cutoff = self.degrade(clean, self.config.sample_rate, rng)
         return torch.from_numpy(np.ascontiguousarray(degraded, np.float32)), torch.from_numpy(clean), float(cutoff)

@@ -1,0 +1,68 @@
+"""Turn a training run's best checkpoint into a shipped-style model folder with a model card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..errors import UpscalerError
+from ..models.base import WEIGHTS_FILE, UpscalerModel
+
+CARD_FILE = "MODEL_CARD.md"
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrite: bool = False) -> Path:
+    """Write ``out/`` = ``model.safetensors`` (fp16 by default) + ``config.json`` + ``MODEL_CARD.md``
+    from ``run_dir/best_model`` and the validation figures in ``run_dir/best.json``."""
+    run_dir, out = Path(run_dir), Path(out)
+    best = run_dir / "best_model"
+    if not best.is_dir():
+        raise UpscalerError(f"{run_dir} has no best_model/ yet (no validation has run)")
+    if out.exists() and not overwrite:
+        raise UpscalerError(f"{out} exists; pass overwrite to replace it")
+    model = UpscalerModel.load(best)
+    figures = json.loads((run_dir / "best.json").read_text()) if (run_dir / "best.json").is_file() else {}
+    config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+        staged = model.save(Path(tmp) / "model", half=half)
+        digest = sha256(staged / WEIGHTS_FILE)
+        (staged / CARD_FILE).write_text(model_card(model, figures, config, digest))
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staged), out)
+    return out
+
+
+def model_card(model: UpscalerModel, figures: dict, config_yaml: str, digest: str) -> str:
+    """Markdown: what the model is, its size, validation figures and the training config."""
+    lines = [f"# {model.family} model", "", model.description, "",
+             f"- parameters: {model.num_parameters():,}", f"- sample rate: {model.sample_rate} Hz",
+             f"- weights SHA-256: `{digest}`", ""]
+    if figures:
+        lines += [f"## Validation (step {figures.get('step')})", "",
+                  "| task | LSD | LSD-HF | LSD-LF | SNR dB | input LSD | ratio |", "|---|---|---|---|---|---|---|"]
+        tasks = sorted({k.split("/")[0] for k in figures if "/" in k})
+        for task in tasks:
+            get = lambda name: figures.get(f"{task}/{name}")  # noqa: E731
+            lines.append(f"| {task} | {_fmt(get('lsd'))} | {_fmt(get('lsd_hf'))} | {_fmt(get('lsd_lf'))} | "
+                         f"{_fmt(get('snr'))} | {_fmt(get('input_lsd'))} | {_fmt(get('lsd_ratio'))} |")
+        lines.append("")
+    if config_yaml:
+        lines += ["## Training config", "", "```yaml", config_yaml.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,350 @@
+"""The one training loop for every model family.
+
+``Trainer(config, run_dir).fit()`` trains ``config.model`` on pairs drawn from
+``config.data.source``, validates on a fixed set every ``validate_every`` steps, keeps
+``checkpoints/latest.pt`` and ``checkpoints/best.pt`` (plus ``best_model/``, a loadable model
+folder) and logs to ``log.jsonl`` and TensorBoard. ``Trainer(..., resume=True)`` continues a
+killed run exactly: the data stream is indexed by step (``PairDataset.keyed``) and every state
+(model, optimizers, scheduler, scaler, EMA, RNGs, counters) is in the checkpoint.
+
+Launched by ``torchrun`` (``WORLD_SIZE > 1``) it runs DistributedDataParallel: ranks draw
+disjoint examples, rank 0 validates, logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..degrade.spec import chain_from_spec
+from ..errors import UpscalerError
+from ..losses import GeneratorLoss, GeneratorLossConfig
+from ..models import registry
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig, from_dict
+from .data import DataConfig, PairDataset, loader_settings
+from .logger import RunLogger
+from .validation import ValidationSet
+
+LATEST, BEST = "latest.pt", "best.pt"
+
+
+class KeyedStream(torch.utils.data.Dataset):
+    """Map index ``i`` to example ``i * world + rank`` of ``pairs.keyed`` (disjoint per rank)."""
+
+    def __init__(self, pairs: PairDataset, rank: int = 0, world: int = 1):
+        self.pairs, self.rank, self.world = pairs, rank, world
+
+    def __len__(self) -> int:  # nominal; the sampler is endless
+        return 2**62
+
+    def __getitem__(self, index: int):
+        return self.pairs.keyed(index * self.world + self.rank)
+
+
+class CountFrom(torch.utils.data.Sampler):
+    """Indices ``start, start + 1, ...`` forever."""
+
+    def __init__(self, start: int):
+        self.start = int(start)
+
+    def __iter__(self):
+        i = self.start
+        while True:
+            yield i
+            i += 1
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """``None`` (full precision), ``torch.bfloat16`` or ``torch.float16``."""
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if precision in ("auto", "bf16") and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if precision in ("auto", "fp16", "bf16") and device.type == "cuda":
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    raise UpscalerError(f"precision {precision!r} needs a GPU (use auto or fp32 on a CPU)")
+
+
+class Trainer:
+    """One training run in ``run_dir`` (see the module docstring)."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False,
+                 echo: Callable[[str], None] | None = print, progress: bool = True):
+        self.config, self.run_dir = config, Path(run_dir)
+        self.echo = echo or (lambda _msg: None)
+        self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        self.distributed = self.world > 1
+        t = config.train
+        if t.threads:
+            torch.set_num_threads(int(t.threads))
+        self.device = pick_device(t.device)
+        if self.distributed and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        torch.manual_seed(t.seed)
+
+        self.model = registry.build(config.model["family"], **{k: v for k, v in config.model.items() if k != "family"})
+        self.model.to(self.device)
+        self.sample_rate = self.model.sample_rate or 48_000
+        self.net = self._wrap(torch.compile(self.model) if t.compile else self.model)
+        lc = config.loss
+        self.loss = GeneratorLoss(GeneratorLossConfig(lc.stft_weight, lc.l1_weight, lc.mel_weight,
+                                                      lc.high_band_weight, self.sample_rate)).to(self.device)
+        self.optimizer = self._optimizer(self.model.parameters(), config.optim.lr)
+        self.scheduler = self._scheduler()
+        self.amp_dtype = autocast_dtype(t.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.ema = self._ema()
+        self.adversarial = None
+        if lc.discriminators:
+            from .adversarial import AdversarialPhase
+
+            self.adversarial = AdversarialPhase(lc, self.sample_rate, self.device, self._wrap,
+                                                lambda params: self._optimizer(params, lc.discriminator_lr or config.optim.lr))
+        self.step, self.best_lsd, self.bad_validations = 0, math.inf, 0
+        self.progress = progress and self.rank == 0
+        self.logger = RunLogger(self.run_dir) if self.rank == 0 else None
+        if resume:
+            self._restore(load_checkpoint(self.run_dir / "checkpoints" / LATEST))
+        elif self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(config.to_yaml())
+        self.train_pairs = self._pairs()
+        self.validation = self._validation_set() if self.rank == 0 else None
+
+    # ------------------------------------------------------------------ setup
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if not self.distributed:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+        o = self.config.optim
+        kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+        if o.optimizer not in kinds:
+            raise UpscalerError(f"unknown optimizer {o.optimizer!r}; choose adam or adamw")
+        return kinds[o.optimizer](params, lr=lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+    def _scheduler(self):
+        o = self.config.optim
+        if o.scheduler == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, "min", factor=o.plateau_factor,
+                                                              patience=o.plateau_patience, min_lr=o.min_lr)
+        if o.scheduler == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, max(1, self.config.train.max_steps),
+                                                              eta_min=o.min_lr)
+        if o.scheduler == "none":
+            return None
+        raise UpscalerError(f"unknown scheduler {o.scheduler!r}; choose plateau, cosine or none")
+
+    def _ema(self):
+        decay = self.config.optim.ema_decay
+        if not decay:
+            return None
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    def _data_config(self, segment_seconds: float) -> DataConfig:
+        d = self.config.data
+        return DataConfig(sample_rate=self.sample_rate, segment_seconds=segment_seconds, channels=d.channels,
+                          speech_ratio=d.speech_ratio, min_bandwidth_hz=d.min_bandwidth_hz, seed=d.seed)
+
+    def _pairs(self) -> PairDataset:
+        if not self.config.data.source:
+            raise UpscalerError("no training data: set data.source in the config or pass --data")
+        return PairDataset(self.config.data.source, self._data_config(self.config.data.segment_seconds),
+                           degradation=chain_from_spec(self.config.data.degradation))
+
+    def _validation_set(self) -> ValidationSet:
+        d = self.config.data
+        return ValidationSet.build(d.validation_source or d.source, self._data_config(d.validation_seconds),
+                                   list(d.validation_tasks), d.validation_examples)
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        settings = loader_settings(self.device, self.config.data.num_workers)
+        generator = torch.Generator().manual_seed(self.config.train.seed)  # keeps the global RNG untouched
+        start = self.step * self.config.optim.batch_size
+        return torch.utils.data.DataLoader(KeyedStream(self.train_pairs, self.rank, self.world),
+                                           batch_size=self.config.optim.batch_size, sampler=CountFrom(start),
+                                           generator=generator, **settings)
+
+    # ------------------------------------------------------------------ state
+
+    def state(self) -> dict:
+        return {
+            "step": self.step, "best_lsd": self.best_lsd, "bad_validations": self.bad_validations,
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "adversarial": self.adversarial.state_dict() if self.adversarial else None,
+            "rng": rng_state(),
+        }
+
+    def _restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema and state["ema"]:
+            self.ema.load_state_dict(state["ema"])
+        if self.adversarial and state["adversarial"]:
+            self.adversarial.load_state_dict(state["adversarial"])
+        self.step, self.best_lsd, self.bad_validations = state["step"], state["best_lsd"], state["bad_validations"]
+        set_rng_state(state["rng"])
+
+    def save(self, name: str = LATEST) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.run_dir / "checkpoints" / name, self.state())
+
+    def eval_model(self) -> nn.Module:
+        """The weights validation and export use: the EMA copy when enabled."""
+        return self.ema.module if self.ema else self.model
+
+    # ------------------------------------------------------------------ training
+
+    def train_step(self, batch) -> dict:
+        degraded, clean, cutoff = (t.to(self.device, non_blocking=True) for t in batch)
+        cutoff = cutoff.float()
+        self.net.train()
+        warmup = self.config.optim.warmup_steps
+        if warmup and self.step < warmup:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.optim.lr * (self.step + 1) / warmup
+        amp = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
+               else contextlib.nullcontext())
+        with amp:
+            pred = self.net(degraded, cutoff)
+            loss, parts = self.loss(pred.float(), clean, cutoff)
+        if self.adversarial and self.step >= self.config.loss.adversarial_start:
+            with amp:
+                adv_loss, adv_parts = self.adversarial.step(pred.float(), clean, self.scaler, self.config.optim.grad_clip)
+            loss = loss + adv_loss
+            parts.update(adv_parts)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.optim.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            parts["grad_norm"] = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema:
+            self.ema.update_parameters(self.model)
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+            self.scheduler.step()
+        parts["loss"] = float(loss.detach())
+        return parts
+
+    def validate(self) -> dict:
+        metrics, outputs = self.validation.run(self.eval_model(), self.device, self.config.train.speech_metrics)
+        self.logger.scalars(self.step, "validation", metrics)
+        keep = self.config.train.audio_samples
+        if keep:
+            for task, (degraded, clean, cutoff) in self.validation.tasks.items():
+                self.logger.examples(self.step, task, outputs[task][:keep].numpy(), degraded[:keep].numpy(),
+                                     clean[:keep].numpy(), self.sample_rate, cutoff[:keep].tolist())
+        return metrics
+
+    def _after_validation(self, metrics: dict) -> bool:
+        """Track the best checkpoint, step the plateau scheduler; True when training should stop."""
+        value = metrics["lsd"]
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and math.isfinite(value):
+            self.scheduler.step(value)
+        if value < self.best_lsd:
+            self.best_lsd, self.bad_validations = value, 0
+            self.eval_model().save(self.run_dir / "best_model")
+            (self.run_dir / "best.json").write_text(json.dumps({"step": self.step, **metrics}, indent=2) + "\n")
+            self.save(BEST)
+        else:
+            self.bad_validations += 1
+        patience = self.config.train.early_stop_patience
+        return bool(patience and self.bad_validations >= patience)
+
+    def _agree(self, flag: bool) -> bool:
+        """Rank 0's decision, shared with every rank."""
+        if not self.distributed:
+            return flag
+        t = torch.tensor([int(flag)], device=self.device)
+        torch.distributed.broadcast(t, 0)
+        return bool(t.item())
+
+    def fit(self, stop_at: int | None = None) -> dict:
+        """Train until ``max_steps`` (or ``stop_at``, which simulates a kill after that step's
+        checkpoint) or early stopping; returns the last validation metrics."""
+        t = self.config.train
+        end = min(t.max_steps, stop_at) if stop_at is not None else t.max_steps
+        metrics: dict = {}
+        bar = _progress_bar(self.step, t.max_steps) if self.progress else None
+        started, first_step = time.monotonic(), self.step
+        if self.step == 0 and self.rank == 0 and t.validate_every:
+            metrics = self.validate()  # step-0 baseline
+        loader = iter(self._loader())
+        try:
+            while self.step < end:
+                parts = self.train_step(next(loader))
+                self.step += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{parts['loss']:.4f}", refresh=False)
+                if self.rank == 0 and (self.step % t.log_every == 0 or self.step == end):
+                    rate = (self.step - first_step) / max(time.monotonic() - started, 1e-9)
+                    self.logger.scalars(self.step, "train", {**parts, "lr": self.optimizer.param_groups[0]["lr"],
+                                                             "steps_per_second": rate})
+                stop = False
+                if t.validate_every and self.step % t.validate_every == 0 and self.rank == 0:
+                    metrics = self.validate()
+                    stop = self._after_validation(metrics)
+                    self.echo(f"step {self.step}: validation LSD {metrics['lsd']:.3f} "
+                              f"({metrics['lsd_ratio']:.2f}x the input), best {self.best_lsd:.3f}")
+                if self.step % t.checkpoint_every == 0 or self.step == end:
+                    self.save(LATEST)
+                if self._agree(stop):
+                    self.echo(f"early stop at step {self.step}: no improvement in {t.early_stop_patience} validations")
+                    self.save(LATEST)
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.logger is not None and (stop_at is None or self.step >= t.max_steps):
+            self.logger.close()
+        return metrics
+
+
+def _progress_bar(step: int, total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, smoothing=0.05)
+
+
+def resume_config(run_dir: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """The config a run was started with (``run_dir/config.yaml``), with ``overrides`` applied."""
+    from ..textio import load_yaml
+    from .config import apply_overrides
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise UpscalerError(f"{run_dir} is not a training run (no config.yaml)")
+    return from_dict(apply_overrides(load_yaml(path.read_text()), list(overrides)))

@@ -1,0 +1,91 @@
+"""The fixed validation set of a training run and its metrics.
+
+For each benchmark task (``degrade.TASKS``, at the model's rate) a fixed set of examples is drawn
+once from the validation data; every validation runs the model on them and reports, per task,
+the mean LSD / LSD-HF / LSD-LF (NU-Wave 2 / AP-BWE convention), SNR, the same for the unprocessed
+(sinc-resampled) input, and optionally PESQ / STOI. ``lsd`` (the mean over tasks) is what runs
+select the best checkpoint and stop early on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..metrics import lsd, snr
+from .data import DataConfig, PairDataset
+
+
+@dataclass
+class ValidationSet:
+    """``task -> (degraded [N, C, T], clean [N, C, T], cutoff_hz [N])`` tensors at ``sample_rate``."""
+
+    sample_rate: int
+    tasks: dict
+
+    @classmethod
+    def build(cls, source, data: DataConfig, tasks: list[str], examples: int) -> ValidationSet:
+        """Draw ``examples`` fixed examples per task from ``source`` (``data`` sets rate/crop)."""
+        fixed = {}
+        for task in tasks:
+            config = DataConfig(**{**data.__dict__, "length": examples, "split": "auto"})
+            ds = PairDataset(source, config, degradation=task, validation=True)
+            items = [ds[i] for i in range(len(ds))]
+            fixed[task] = (torch.stack([d for d, _, _ in items]), torch.stack([c for _, c, _ in items]),
+                           torch.tensor([c for _, _, c in items], dtype=torch.float32))
+        return cls(data.sample_rate, fixed)
+
+    def run(self, model: torch.nn.Module, device: torch.device, speech_metrics: bool = False,
+            batch_size: int = 4) -> tuple[dict, dict]:
+        """Metrics ``{"lsd": mean, "<task>/lsd": ..., ...}`` and outputs ``{task: [N, C, T]}``."""
+        metrics, outputs = {}, {}
+        model.eval()
+        with torch.inference_mode():
+            for task, (degraded, clean, cutoff) in self.tasks.items():
+                parts = [model(degraded[i:i + batch_size].to(device), cutoff[i:i + batch_size].to(device)).float().cpu()
+                         for i in range(0, len(degraded), batch_size)]
+                outputs[task] = torch.cat(parts)
+                metrics.update(self._task_metrics(task, outputs[task], degraded, clean, cutoff, speech_metrics))
+        metrics["lsd"] = float(np.mean([metrics[f"{t}/lsd"] for t in self.tasks]))
+        metrics["lsd_ratio"] = float(np.mean([metrics[f"{t}/lsd_ratio"] for t in self.tasks]))
+        return metrics, outputs
+
+    def _task_metrics(self, task, out, degraded, clean, cutoff, speech_metrics) -> dict:
+        rows = {"lsd": [], "lsd_hf": [], "lsd_lf": [], "snr": [], "input_lsd": [], "input_snr": []}
+        speech = {"pesq": [], "stoi": []}
+        for est, low, ref, fc in zip(out.numpy(), degraded.numpy(), clean.numpy(), cutoff.tolist()):
+            result = lsd(ref, est, self.sample_rate, fc)
+            rows["lsd"].append(result.lsd)
+            rows["lsd_hf"].append(result.lsd_hf)
+            rows["lsd_lf"].append(result.lsd_lf)
+            rows["snr"].append(snr(ref, est))
+            rows["input_lsd"].append(lsd(ref, low, self.sample_rate).lsd)
+            rows["input_snr"].append(snr(ref, low))
+            if speech_metrics:
+                for name, value in _speech_scores(ref, est, self.sample_rate).items():
+                    speech[name].append(value)
+        metrics = {f"{task}/{k}": _finite_mean(v) for k, v in rows.items()}
+        metrics[f"{task}/lsd_ratio"] = metrics[f"{task}/lsd"] / max(metrics[f"{task}/input_lsd"], 1e-9)
+        metrics.update({f"{task}/{k}": _finite_mean(v) for k, v in speech.items() if v})
+        return metrics
+
+
+def _speech_scores(ref: np.ndarray, est: np.ndarray, rate: int) -> dict:
+    from ..errors import UpscalerError
+    from ..metrics import pesq_wb, stoi
+
+    scores = {}
+    for name, fn in (("pesq", pesq_wb), ("stoi", stoi)):
+        try:
+            scores[name] = fn(ref, est, rate)
+        except UpscalerError:  # silent clip, missing package: not scorable
+            scores[name] = math.nan
+    return scores
+
+
+def _finite_mean(values: list) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan

@@ -1,0 +1,200 @@
+"""The training loop: exact resume for every family, logs, TensorBoard, DDP, config, CLI, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audio_upscaler.cli import main
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.models import registry
+from audio_upscaler.models.base import UpscalerModel
+from audio_upscaler.train.checkpoint import load_checkpoint
+from audio_upscaler.train.config import apply_overrides, from_dict, load_config
+from audio_upscaler.train.logger import read_log
+from audio_upscaler.train.loop import Trainer
+
+from .signals import harmonic_tone
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+@pytest.fixture(scope="module")
+def audio_folder(tmp_path_factory):
+    """Three full-band 48 kHz files (harmonics + noise) in speech/ and music/ folders."""
+    root = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(["speech/a.wav", "music/b.flac", "music/c.wav"]):
+        x = harmonic_tone(48_000, 1.5, f0=150 + 70 * i, seed=i) + 0.02 * rng.standard_normal((1, 72_000))
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(root / name, x.T.astype(np.float32), 48_000)
+    return root
+
+
+def tiny_config(source, family: str = "apnet", **sections) -> dict:
+    config = {
+        "model": {"family": family, **registry.get_class(family).tiny_config},
+        "data": {"source": str(source), "segment_seconds": 0.2, "validation_tasks": ["bwe_8k_48k"],
+                 "validation_examples": 2, "validation_seconds": 0.3, "num_workers": 0,
+                 "degradation": [{"type": "resample", "rates": [8000, 16000]}]},
+        "optim": {"batch_size": 2, "lr": 1e-3, "ema_decay": 0.9},
+        "train": {"max_steps": 6, "validate_every": 3, "checkpoint_every": 3, "log_every": 1, "threads": 1,
+                  "audio_samples": 0},
+    }
+    for name, values in sections.items():
+        config[name].update(values)
+    return config
+
+
+def train_losses(run_dir) -> dict[int, float]:
+    return {row["step"]: row["loss"] for row in read_log(run_dir, "train")}
+
+
+def model_fits_sample_rate(family: str) -> bool:
+    return registry.build(family, **registry.get_class(family).tiny_config).sample_rate in (0, 48_000)
+
+
+@pytest.mark.parametrize("family", [f for f in registry.families() if model_fits_sample_rate(f)])
+def test_killed_run_resumes_with_identical_losses(audio_folder, tmp_path, family):
+    config = from_dict(tiny_config(audio_folder, family))
+    whole = Trainer(config, tmp_path / "whole", echo=None, progress=False)
+    whole.fit()
+    killed = Trainer(config, tmp_path / "killed", echo=None, progress=False)
+    killed.fit(stop_at=3)  # as if killed right after the step-3 checkpoint
+    del killed
+    resumed = Trainer(config, tmp_path / "killed", resume=True, echo=None, progress=False)
+    assert resumed.step == 3
+    resumed.fit()
+
+    a, b = train_losses(tmp_path / "whole"), train_losses(tmp_path / "killed")
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]
+    assert all(a[s] == b[s] for s in a), (a, b)
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert (tmp_path / "whole" / "best_model" / "model.safetensors").is_file()
+    validations = read_log(tmp_path / "whole", "validation")
+    assert [r["step"] for r in validations] == [0, 3, 6]
+    assert all(np.isfinite(r["lsd"]) and r["bwe_8k_48k/input_lsd"] > 0 for r in validations)
+
+
+def test_training_lowers_the_loss_and_validation_lsd(audio_folder, tmp_path):
+    config = from_dict(tiny_config(audio_folder, optim={"lr": 3e-3, "ema_decay": None},
+                                   train={"max_steps": 40, "validate_every": 40, "checkpoint_every": 40}))
+    trainer = Trainer(config, tmp_path, echo=None, progress=False)
+    trainer.fit()
+    losses = train_losses(tmp_path)
+    assert np.mean([losses[s] for s in range(36, 41)]) < 0.7 * np.mean([losses[s] for s in range(1, 6)])
+    first, last = read_log(tmp_path, "validation")
+    assert last["lsd"] < first["lsd"]
+
+
+def test_checkpoint_holds_every_state_and_loads_without_pickle(audio_folder, tmp_path):
+    Trainer(from_dict(tiny_config(audio_folder, train={"max_steps": 3})), tmp_path, echo=None, progress=False).fit()
+    state = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")
+    assert state["step"] == 3 and state["ema"] is not None
+    assert {"model", "optimizer", "scheduler", "scaler", "rng", "config"} <= set(state)
+    evil = tmp_path / "evil.pt"
+    torch.save({"x": object()}, evil)  # any non-tensor object needs unpickling: refused
+    with pytest.raises(UpscalerError, match="cannot load checkpoint"):
+        load_checkpoint(evil)
+
+
+def test_tensorboard_events_are_written_and_readable(audio_folder, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is in the [train] extra")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = from_dict(tiny_config(audio_folder, train={"max_steps": 3, "audio_samples": 1}))
+    Trainer(config, tmp_path, echo=None, progress=False).fit()
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"audio": 0, "images": 0}).Reload()
+    tags = events.Tags()
+    assert "train/loss" in tags["scalars"] and "validation/lsd" in tags["scalars"]
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    assert any(t.endswith("/output") for t in tags["audio"])
+    assert any(t.endswith("/spectrogram") for t in tags["images"])
+
+
+def test_early_stopping_and_best_checkpoint(audio_folder, tmp_path):
+    config = from_dict(tiny_config(audio_folder, optim={"lr": 0.0, "ema_decay": None, "scheduler": "none"},
+                                   train={"max_steps": 30, "validate_every": 2, "early_stop_patience": 2}))
+    trainer = Trainer(config, tmp_path, echo=None, progress=False)
+    trainer.fit()
+    assert trainer.step == 6  # lr 0: validations 2 (best), 4 and 6 do not improve -> stop
+    assert json.loads((tmp_path / "best.json").read_text())["step"] == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, config: dict, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    trainer = Trainer(from_dict(config), out, echo=None, progress=False)
+    trainer.fit()
+    torch.save({k: v.clone() for k, v in trainer.model.state_dict().items()}, f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_processes_end_with_identical_weights(audio_folder, tmp_path):
+    config = tiny_config(audio_folder, train={"max_steps": 3, "validate_every": 0})
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), config, str(tmp_path)), nprocs=2)
+    w0, w1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    fresh = registry.build("apnet", **registry.get_class("apnet").tiny_config)
+    torch.manual_seed(0)
+    assert any(not torch.equal(w0[k], v) for k, v in fresh.state_dict().items())  # it did train
+    assert train_losses(tmp_path).keys() == {1, 2, 3}  # rank 0 logs
+
+
+def test_config_overrides_and_errors(tmp_path):
+    data = apply_overrides({"model": {"family": "apnet"}}, ["model.dim=64", "optim.lr=3e-4", "data.source=/x"])
+    config = from_dict(data)
+    assert config.model["dim"] == 64 and config.optim.lr == 3e-4 and config.data.source == "/x"
+    with pytest.raises(UpscalerError, match="unknown setting"):
+        from_dict({"model": {"family": "apnet"}, "optim": {"learning_rate": 1}})
+    with pytest.raises(UpscalerError, match="section.key=value"):
+        apply_overrides({}, ["lr"])
+    with pytest.raises(UpscalerError, match="family"):
+        from_dict({"optim": {}})
+    path = tmp_path / "c.yaml"
+    path.write_text(config.to_yaml())
+    assert load_config(path).to_dict() == config.to_dict()
+
+
+def test_shipped_training_configs_load():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "configs" / "train"
+    paths = sorted(folder.glob("*.yaml"))
+    assert paths
+    for path in paths:
+        config = load_config(path)
+        registry.build(config.model["family"], **{k: v for k, v in config.model.items() if k != "family"})
+
+
+def test_cli_train_resume_and_export(audio_folder, tmp_path, capsys):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(from_dict(tiny_config(audio_folder, train={"max_steps": 2, "validate_every": 2})).to_yaml())
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--run-dir", str(run), "--quiet"]) == 0
+    assert main(["train", "--config", str(cfg), "--run-dir", str(run), "--quiet"]) == 2  # would clobber
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--max-steps", "4", "--quiet"]) == 0
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == 4
+    out = tmp_path / "exported"
+    assert main(["train", "--export", str(run), "-o", str(out)]) == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "bwe_8k_48k" in card and "SHA-256" in card
+    model = UpscalerModel.load(out)
+    assert model.family == "apnet"
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
+    assert main(["train", "--export", str(run), "-o", str(out)]) == 2  # exists
