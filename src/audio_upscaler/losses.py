@@ -158,6 +158,9 @@ def _average(terms: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(terms).mean()
 
 
+ADVERSARIAL_LOSSES = ("lsgan", "hinge")
+
+
 class AdversarialLoss:
     """Adversarial loss selected by name (``kind`` in :data:`ADVERSARIAL_LOSSES`).
 
@@ -191,8 +194,6 @@ class AdversarialLoss:
             return _average([(1 - f).square().mean() for f in fake])
         return _average([-f.mean() for f in fake])
 
-
-ADVERSARIAL_LOSSES = ("lsgan", "hinge")
 
 
 def feature_matching_loss(real_features, fake_features) -> torch.Tensor:

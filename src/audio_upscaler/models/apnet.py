@@ -71,6 +71,9 @@ class APNet(UpscalerModel):
         self.norm = ChannelLayerNorm(c.dim)
         self.amp_head = nn.Conv1d(c.dim, bins, 1)
         self.phase_head = nn.Conv1d(c.dim, 2 * bins, 1)
+        for head in (self.amp_head, self.phase_head):  # start as the identity: output = input
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
 
     # ------------------------------------------------------------------ geometry
 

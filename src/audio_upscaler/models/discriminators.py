@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..errors import UpscalerError
-from ..losses import RESOLUTIONS, LogMelSpectrogram, _fold, stft_magnitude
+from ..losses import RESOLUTIONS, LogMelSpectrogram, stft_magnitude
 
 
 class DiscriminatorOutput(NamedTuple):
@@ -34,6 +34,11 @@ class DiscriminatorOutput(NamedTuple):
 
     logits: torch.Tensor
     features: list[torch.Tensor]
+
+
+def _fold(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, T]`` or ``[B, T]`` -> ``[B * C, T]``."""
+    return x.reshape(-1, x.shape[-1])
 
 
 def _check(ok: bool, message: str) -> None:
