@@ -48,7 +48,7 @@ def tiny_config(source, family: str = "apnet", **sections) -> dict:
                   "audio_samples": 0},
     }
     for name, values in sections.items():
-        config[name].update(values)
+        config.setdefault(name, {}).update(values)
     return config
 
 
@@ -198,3 +198,42 @@ def test_cli_train_resume_and_export(audio_folder, tmp_path, capsys):
     assert model.family == "apnet"
     assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
     assert main(["train", "--export", str(run), "-o", str(out)]) == 2  # exists
+
+
+def test_adversarial_phase_trains_and_resumes_exactly(audio_folder, tmp_path):
+    """Discriminators join at step 2 with their own optimizer; their state is checkpointed too."""
+    config = from_dict(tiny_config(audio_folder, loss={"discriminators": ["mrd", {"name": "mpd", "periods": [2, 3]}],
+                                                       "adversarial_start": 2},
+                                   train={"max_steps": 4, "validate_every": 2, "checkpoint_every": 2}))
+    Trainer(config, tmp_path / "whole", echo=None, progress=False).fit()
+    Trainer(config, tmp_path / "killed", echo=None, progress=False).fit(stop_at=2)
+    Trainer(config, tmp_path / "killed", resume=True, echo=None, progress=False).fit()
+    rows = {r["step"]: r for r in read_log(tmp_path / "whole", "train")}
+    assert "d_loss" not in rows[1] and rows[3]["d_loss"] > 0 and rows[3]["feature_matching"] > 0
+    resumed = {r["step"]: r for r in read_log(tmp_path / "killed", "train")}
+    assert all(rows[s]["loss"] == resumed[s]["loss"] and rows[s].get("d_loss") == resumed[s].get("d_loss")
+               for s in rows)
+    state = load_checkpoint(tmp_path / "whole" / "checkpoints" / "latest.pt")
+    assert state["adversarial"]["optimizer"]["state"]  # the discriminators' Adam moments are saved
+
+
+def test_tune_runs_prunes_and_resumes_from_its_database(audio_folder, tmp_path, capsys):
+    import optuna
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(from_dict(tiny_config(audio_folder, optim={"ema_decay": None})).to_yaml())
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    common = ["tune", "--config", str(cfg), "--storage", storage, "--steps", "4", "--reports", "2",
+              "-o", str(tmp_path / "tune"), "model.dim=16", "optim.batch_size=2"]
+    assert main(common + ["--trials", "2"]) == 0
+    assert main(common + ["--trials", "3"]) == 0  # resumes: one more trial, not three
+    study = optuna.load_study(study_name="audio-upscaler", storage=storage)
+    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(study.trials) == len(finished) == 3
+    assert isinstance(study.pruner, optuna.pruners.MedianPruner)
+    assert all(sorted(t.intermediate_values) == [2, 4] for t in study.trials if t.state.name == "COMPLETE")
+    assert {"optim.lr", "model.dim", "model.n_blocks"} <= set(study.trials[0].params)
+    best = load_config(tmp_path / "tune" / "best.yaml")
+    assert best.optim.lr == study.best_params["optim.lr"] and best.model["dim"] == study.best_params["model.dim"]
+    assert best.train.max_steps == 6  # the budget applies to trials only
+    assert "best config" in capsys.readouterr().out

@@ -23,6 +23,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "benchmark": "benchmark",
     "train": "train",
+    "tune": "tune",
 }
 
 

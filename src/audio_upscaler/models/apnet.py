@@ -55,6 +55,7 @@ class APNet(UpscalerModel):
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
     supports_onnx = False  # torch.stft/istft export is not wired up yet
     tiny_config = dict(n_fft=256, hop=64, dim=32, n_blocks=2, cond_dim=16)
+    tune_space = {"dim": [64, 128, 192, 256], "n_blocks": {"low": 3, "high": 8}, "kernel_size": [5, 7, 9]}
 
     def __init__(self, config: APNetConfig):
         super().__init__(config)

@@ -42,6 +42,9 @@ class UpscalerModel(nn.Module):
     supports_onnx: ClassVar[bool] = False
     #: Constructor overrides giving a very small model (tests, smoke runs of the training loop).
     tiny_config: ClassVar[dict] = {}
+    #: Hyper-parameters ``audio-upscaler tune`` searches: ``{field: [choices]}`` (categorical) or
+    #: ``{field: {"low": a, "high": b, "log": bool}}`` (int when both bounds are ints, else float).
+    tune_space: ClassVar[dict] = {}
 
     def __init__(self, config: Any):
         super().__init__()

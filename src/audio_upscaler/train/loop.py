@@ -291,9 +291,10 @@ class Trainer:
         torch.distributed.broadcast(t, 0)
         return bool(t.item())
 
-    def fit(self, stop_at: int | None = None) -> dict:
+    def fit(self, stop_at: int | None = None, on_validation: Callable[[int, dict], None] | None = None) -> dict:
         """Train until ``max_steps`` (or ``stop_at``, which simulates a kill after that step's
-        checkpoint) or early stopping; returns the last validation metrics."""
+        checkpoint) or early stopping; returns the last validation metrics. ``on_validation(step,
+        metrics)`` is called after each validation (it may raise to abandon the run, e.g. pruning)."""
         t = self.config.train
         end = min(t.max_steps, stop_at) if stop_at is not None else t.max_steps
         metrics: dict = {}
@@ -317,6 +318,8 @@ class Trainer:
                 if t.validate_every and self.step % t.validate_every == 0 and self.rank == 0:
                     metrics = self.validate()
                     stop = self._after_validation(metrics)
+                    if on_validation is not None:
+                        on_validation(self.step, metrics)
                     self.echo(f"step {self.step}: validation LSD {metrics['lsd']:.3f} "
                               f"({metrics['lsd_ratio']:.2f}x the input), best {self.best_lsd:.3f}")
                 if self.step % t.checkpoint_every == 0 or self.step == end:
