@@ -63,6 +63,8 @@ def test_family_info(family):
     info = registry.family_info(family)
     assert info["family"] == family and info["description"]
     assert info["parameters"] == registry.build(family).num_parameters() > 0
+    low, high = info["cutoffs_hz"]  # one model serves band limits from 2 to 20 kHz
+    assert low <= 2000 and 20000 <= high < info["sample_rate"] / 2
 
 
 @pytest.mark.parametrize("family", FAMILIES)

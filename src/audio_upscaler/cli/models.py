@@ -36,10 +36,14 @@ def run(args) -> int:
     print("families (default size):")
     for f in listing["families"]:
         flags = ", ".join(k for k in ("streaming", "onnx") if f[k]) or "-"
-        print(f"  {f['family']:<10} {f['parameters'] / 1e6:6.2f} M params  {f['sample_rate'] or 'any'} Hz  [{flags}]  {f['description']}")
+        low, high = (c / 1000 for c in f["cutoffs_hz"])
+        print(f"  {f['family']:<10} {f['parameters'] / 1e6:6.2f} M params  {f['sample_rate'] or 'any'} Hz  "
+              f"cutoffs {low:g}-{high:g} kHz  [{flags}]  {f['description']}")
     print("installed weights:")
     for w in listing["weights"] or [{"name": "(none yet: 'auto' falls back to sbr)"}]:
-        extra = f"  {w['family']}, {w['parameters'] / 1e6:.2f} M params, {w['dtype']}, {w['path']}" if "family" in w else ""
+        extra = (f"  {w['family']}, {w['parameters'] / 1e6:.2f} M params, {w['sample_rate']} Hz, cutoffs "
+                 f"{w['cutoffs_hz'][0] / 1000:g}-{w['cutoffs_hz'][1] / 1000:g} kHz, {w['dtype']}, {w['path']}"
+                 if "family" in w else "")
         print(f"  {w['name']}{extra}")
     print("non-neural:")
     for m in listing["non_neural"]:

@@ -40,6 +40,8 @@ class UpscalerModel(nn.Module):
     description: ClassVar[str] = ""
     supports_streaming: ClassVar[bool] = False
     supports_onnx: ClassVar[bool] = False
+    #: Input cutoffs (Hz) the family is designed and trained for.
+    cutoff_range_hz: ClassVar[tuple[float, float]] = (2000.0, 20000.0)
     #: Constructor overrides giving a very small model (tests, smoke runs of the training loop).
     tiny_config: ClassVar[dict] = {}
     #: Hyper-parameters ``audio-upscaler tune`` searches: ``{field: [choices]}`` (categorical) or

@@ -147,6 +147,7 @@ def family_info(family: str) -> dict:
         "description": cls.description,
         "parameters": model.num_parameters(),
         "sample_rate": model.sample_rate,
+        "cutoffs_hz": list(cls.cutoff_range_hz),
         "streaming": cls.supports_streaming,
         "onnx": cls.supports_onnx,
     }
@@ -165,6 +166,7 @@ def model_info(name: str) -> dict:
         "description": cls.description,
         "parameters": meta.get("parameters"),
         "sample_rate": meta.get("sample_rate"),
+        "cutoffs_hz": list(cls.cutoff_range_hz),
         "streaming": cls.supports_streaming,
         "onnx": cls.supports_onnx,
         "dtype": meta.get("dtype"),
