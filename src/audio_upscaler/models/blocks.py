@@ -223,13 +223,19 @@ class ISTFTHead(nn.Module):
     phase angle; ``exp(log_amp) * exp(i * phase)`` is inverted by :class:`ISTFT`. Frame ``m`` is
     centred on sample ``m * hop`` (the :class:`STFT` grid), so ``length`` is at most
     ``(frames - 1) * hop``. Non-causal: each output sample mixes the frames within ``n_fft / 2``.
+    ``init_log_amp`` (optional) sets the initial log-magnitude bias, e.g. a low value so an
+    untrained head outputs near-silence instead of loud noise.
     """
 
-    def __init__(self, dim: int, n_fft: int, hop: int, max_log_amp: float = 8.0):
+    def __init__(self, dim: int, n_fft: int, hop: int, max_log_amp: float = 8.0,
+                 init_log_amp: float | None = None):
         super().__init__()
         self.bins = n_fft // 2 + 1
         self.max_log_amp = float(max_log_amp)
         self.proj = nn.Conv1d(dim, 2 * self.bins, 1)
+        if init_log_amp is not None:
+            with torch.no_grad():
+                self.proj.bias[: self.bins].fill_(float(init_log_amp))
         self.istft = ISTFT(n_fft, hop)
 
     def spectrum(self, h: torch.Tensor) -> torch.Tensor:
