@@ -1,23 +1,33 @@
 """Families ``specunet`` and ``hybrid``: the seeds' SpectralUNet and their magnitude/phase fusion.
 
 ``specunet`` follows the seeds' "Spectral Recovery Network" (seeds 000 and 001): a 2-D U-Net on
-the log-magnitude STFT (n_fft 1024, hop 256, periodic Hann) of the DSP-resampled input. The map
-``[N, 1, bins, frames]`` (plus two coordinate planes: bin frequency and a soft "above the cutoff"
-mask) goes through residual conv blocks (3x3 conv -> per-position channel LayerNorm -> cutoff
-FiLM -> GELU, twice); the encoder halves the *frequency* axis ``depth`` times with strided
-``(4, 1)`` convs, the decoder doubles it back with ``(2, 1)`` transposed convs and adds the skip.
-The time axis is never resampled, so frames keep their hop grid. The head predicts a residual
-on the input log-magnitude; it is applied through a soft mask over the bin axis (a sigmoid of
-``(f - cutoff) / mask_width_hz``), so the bins below the cutoff keep the input's magnitude and
-the training loss only acts on (and the model only learns) the band above the cutoff.
+the log-magnitude STFT (n_fft 1024, hop 256, periodic Hann) of the DSP-resampled input. Three
+planes ``[N, 3, bins, frames]`` (scaled log-magnitude, bin frequency, soft "above the cutoff"
+mask) are embedded in patches of ``freq_patch`` bins, then a U-Net of residual blocks
+(3x3 conv -> per-position channel LayerNorm -> cutoff FiLM -> GELU -> 3x3 conv) runs on them:
+the encoder halves the *frequency* axis ``depth`` times with strided ``(4, 1)`` convs (widths
+``channels * (level + 1)``), the decoder doubles it back (1x1 conv + bin shuffle) and adds the
+skip; a bin-shuffle head gives one value per bin. With the defaults the bottleneck position
+spans 64 bins, so a bin far above the cutoff sees the top of the band below it. The time axis
+is never resampled, so frames keep their hop grid. No BatchNorm: statistics are per position.
+
+The head is a residual on the input log-magnitude, applied through a soft mask over the bin
+axis (a sigmoid of ``(f - cutoff) / mask_width_hz``): below the cutoff the output keeps the
+input's magnitude, so the training loss acts on (and the model learns) only the band above it.
+There the residual starts from ``max(input, 1e-4)``: the input's stopband lies below the
+losses' magnitude floor, where log-magnitude gradients vanish and training would stall.
 
 Phase when used alone ("the input's phase extended"): bins above the cutoff copy the phase of
 the bin ``s`` bins lower, where ``s`` is a multiple of ``n_fft / hop`` close to half the cutoff
-bin, repeating the top octave below the cutoff upwards (SBR-style "copy-up" patching). Shifting
+bin, repeating the top octave below the cutoff upwards (SBR-style "copy-up" patching; the
+magnitude stays the network's). Shifting
 a signal by ``s`` bins multiplies STFT frame ``m`` by ``exp(2j*pi*s*m*hop/n_fft)``, which is 1
 when ``s`` is a multiple of ``n_fft / hop``: the copied phase is exactly that of the frequency-
 shifted input band, coherent from frame to frame. So transients stay aligned with the low band
-and steady partials stay steady; random per-bin phase would smear attacks and sound noisy/phasey.
+and steady partials stay steady; random per-bin phase smears attacks and sounds noisy/phasey.
+Measured as the training loss of the true magnitude with each phase rule (harmonic tone with
+noise bursts, cutoff 8 kHz): this rule 0.59, the same copy with a non-coherent shift 0.66,
+random phase 0.61, a shift of the whole band below the cutoff 0.64, the input's own phase 1.84.
 
 ``hybrid`` is the seeds' fusion: magnitude from the spectral U-Net, phase from the waveform U-Net
 (family ``waveunet``, built as a submodule from the registry), inverted with the iSTFT. Below the
@@ -51,6 +61,11 @@ from .registry import register
 
 LOG_AMP_FLOOR = 1e-5
 LOG_AMP_MAX = 8.0  # exp(8) ~ 3000 in STFT magnitude: far above any full-scale signal
+HEAD_INIT_SCALE = 0.1  # shrink the head's initial weights: an untrained model is close to the identity
+BLOCK_INIT_SCALE = 0.1  # shrink each block's last conv: the residual stack starts near the identity
+# The high band starts from max(input, 1e-4): the input's stopband (near LOG_AMP_FLOOR) lies below
+# the training losses' magnitude floor, where log-magnitude gradients vanish and training stalls.
+HIGH_BAND_FLOOR = math.log(1e-4)
 LOG_AMP_SCALE = 0.25  # log-magnitudes span about [-11.5, 6]; scaled to about unit range for the convs
 
 
@@ -63,7 +78,7 @@ class SpecUNetConfig:
     hop: int = 256
     freq_patch: int = 4  # bins per position of the top U-Net level (patch embedding on the bin axis)
     channels: int = 16  # width of the top level; level l has channels * (l + 1)
-    depth: int = 3  # frequency halvings below the top level
+    depth: int = 4  # frequency halvings below the top level
     cond_dim: int = 32
     mask_width_hz: float = 100.0  # width of the soft low/high mask on the bin axis
 
@@ -82,6 +97,8 @@ class _Block2d(nn.Module):
         self.norm = nn.LayerNorm(channels, elementwise_affine=False)  # FiLM supplies the affine
         self.film = FiLM(cond_dim, channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        with torch.no_grad():  # each block starts close to the identity (stable deep residual stack)
+            self.conv2.weight.mul_(BLOCK_INIT_SCALE)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """``x [N, C, F, T]``, ``cond [N, cond_dim]`` -> ``[N, C, F, T]``."""
@@ -151,6 +168,9 @@ class SpecUNet(UpscalerModel):
         self.up = nn.ModuleList(_FreqUpsample(widths[i + 1], widths[i], 2) for i in range(c.depth))
         self.decoder = nn.ModuleList(_Block2d(widths[i], c.cond_dim) for i in range(c.depth))
         self.head = _FreqUpsample(widths[0], 1, c.freq_patch)
+        with torch.no_grad():  # start close to "output = input": a small initial residual
+            self.head.proj.weight.mul_(HEAD_INIT_SCALE)
+            self.head.proj.bias.zero_()
 
     # ------------------------------------------------------------------ geometry
 
@@ -179,16 +199,16 @@ class SpecUNet(UpscalerModel):
         return torch.ceil(cutoff * (self.config.n_fft / self.config.sample_rate)).long().clamp(1, bins)
 
     def log_magnitude(self, spec: torch.Tensor, cutoff: torch.Tensor) -> torch.Tensor:
-        """Input STFT ``[N, bins, frames]`` complex, ``cutoff [N]`` Hz -> output log-magnitude ``[N, bins, frames]``.
-
-        Equals the input's log-magnitude below the cutoff (soft mask) and the U-Net's prediction above.
+        """Input STFT ``[N, bins, frames]`` (complex) and ``cutoff [N]`` (Hz) -> log-magnitude
+        ``[N, bins, frames]``: the input's below the cutoff (soft mask), the U-Net's prediction above.
         """
         c = self.config
         log_mag = spec.abs().clamp_min(LOG_AMP_FLOOR).log()
         n, bins, frames = log_mag.shape
         mask = self.high_mask(cutoff)
-        feats = torch.stack([log_mag * LOG_AMP_SCALE, (self.freqs / (c.sample_rate / 2))[None, :, None].expand(n, bins, frames),
-                             mask.expand(n, bins, frames)], dim=1)  # [N, 3, bins, frames]
+        position = (self.freqs / (c.sample_rate / 2))[None, :, None]
+        planes = [log_mag * LOG_AMP_SCALE, position.expand(n, bins, frames), mask.expand(n, bins, frames)]
+        feats = torch.stack(planes, dim=1)  # [N, 3, bins, frames]
         step = c.freq_patch * 2**c.depth
         feats = F.pad(feats, (0, 0, 0, -(-bins // step) * step - bins))
 
@@ -203,24 +223,29 @@ class SpecUNet(UpscalerModel):
         for level in reversed(range(c.depth)):
             h = self.decoder[level](self.up[level](h) + skips[level], cond)
         residual = self.head(h)[:, 0, :bins]
-        return (log_mag + mask * residual).clamp(max=LOG_AMP_MAX)
+        high = log_mag.clamp_min(HIGH_BAND_FLOOR) + residual
+        return torch.lerp(log_mag, high, mask).clamp(max=LOG_AMP_MAX)
 
-    def extend_phase(self, phasor: torch.Tensor, cutoff: torch.Tensor) -> torch.Tensor:
-        """Unit phasors ``[N, bins, frames]`` -> the same with bins above ``cutoff [N]`` copied up.
+    def source_bins(self, cutoff: torch.Tensor) -> torch.Tensor:
+        """Copy-up map ``[N, bins]`` (long): the bin whose phase each bin takes, for ``cutoff [N]`` (Hz).
 
-        Bin ``k >= kc`` (``kc`` = first bin above the cutoff) takes the phasor of bin
-        ``kc - s + (k - kc) mod s``: the top ``s`` bins below the cutoff repeated upwards, with ``s``
-        a multiple of ``n_fft / hop`` (so the copy is frame-to-frame coherent, see the module doc).
+        Bins below ``kc`` (the first bin at or above the cutoff) map to themselves; bin ``k >= kc``
+        maps to ``kc - s + (k - kc) mod s``: the top ``s`` bins below the cutoff repeated upwards,
+        with ``s`` the multiple of ``n_fft / hop`` nearest below ``kc / 2`` (at least one), so that
+        the copy is frame-to-frame coherent (see the module doc).
         """
         c = self.config
-        bins = phasor.shape[1]
+        bins = self.freqs.numel()
         q = c.n_fft // c.hop
         kc = self.cutoff_bin(cutoff)[:, None]  # [N, 1]
-        s = (torch.div(kc, 2 * q, rounding_mode="floor").clamp_min(1) * q)
-        k = torch.arange(bins, device=phasor.device)[None, :]
-        source = torch.where(k < kc, k, kc - s + torch.remainder(k - kc, s)).clamp(0, bins - 1)
-        index = source[:, :, None].expand_as(phasor)
-        return torch.complex(phasor.real.gather(1, index), phasor.imag.gather(1, index))
+        s = torch.div(kc, 2 * q, rounding_mode="floor").clamp_min(1) * q
+        k = torch.arange(bins, device=cutoff.device)[None, :]
+        return torch.where(k < kc, k, kc - s + torch.remainder(k - kc, s)).clamp(0, bins - 1)
+
+    def extend_phase(self, phasor: torch.Tensor, cutoff: torch.Tensor) -> torch.Tensor:
+        """Unit phasors ``[N, bins, frames]`` -> the same with the bins above ``cutoff [N]`` (Hz)
+        taken from :meth:`source_bins`."""
+        return phasor.gather(1, self.source_bins(cutoff)[:, :, None].expand_as(phasor))
 
     # ------------------------------------------------------------------ forward
 
