@@ -1,0 +1,96 @@
+"""Benchmark tab: tasks x methods on a folder of clean clips under an allowed root; the results
+table, the spectrogram comparison images and the report as a ZIP
+(:func:`audio_upscaler.bench.run_benchmark` does the work)."""
+
+import math
+
+from ..errors import UpscalerError
+from .context import Context, error_text, session_id
+from .files import contained_path, zip_files
+
+#: Files of a benchmark report folder that go into the ZIP (audio kept for plots stays out).
+REPORT_FILES = ("README.md", "results.json", "results.csv")
+
+
+def method_choices() -> list[str]:
+    """``sinc`` (plain resampling) and every band extender name."""
+    from ..bench.runner import METHOD_MODELS
+    from ..extenders import available_names
+
+    return [*METHOD_MODELS, *(n for n in available_names() if n not in METHOD_MODELS.values())]
+
+
+def table_headers() -> list[str]:
+    from ..bench.report import TABLE_COLUMNS
+
+    return ["task", "method", "clips", *(name for name, _, _ in TABLE_COLUMNS)]
+
+
+def table_rows(results: dict) -> list[list[str]]:
+    """The overview (all clips of each task) as rows of text cells."""
+    from ..bench.report import TABLE_COLUMNS, overview_rows
+
+    def cell(value, digits: int) -> str:
+        return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+    return [[row["task"], row["method"], str(row["clips"]),
+             *(cell(row[key], digits) for _, key, digits in TABLE_COLUMNS)]
+            for row in overview_rows(results["summary"])]
+
+
+def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks: list[str], methods: list[str],
+        max_clips: float | None, seconds: float | None) -> tuple[str, list[list[str]], list[str], str]:
+    """Run the benchmark into a new session folder; ``(status, rows, plot PNGs, report ZIP)``."""
+    from ..bench import run_benchmark
+
+    data = contained_path(root or "", folder or ".", ctx.settings)
+    if not tasks or not methods:
+        raise UpscalerError("choose at least one task and one method")
+    out = ctx.sessions.job_folder(session, "benchmark")
+    results = run_benchmark(data, tasks, methods, out, max_clips=int(max_clips) if max_clips else None,
+                            seconds=float(seconds) if seconds else None, split=None, progress=True)
+    plots = sorted((out / "plots").glob("*.png"))
+    report = [out / name for name in REPORT_FILES if (out / name).is_file()] + plots
+    archive = zip_files(report, out / "benchmark_report.zip", base=out)
+    failed = sum(item["status"] != "ok" for item in results["items"])
+    status = (f"**Done:** {len(results['items'])} runs on {len(results['clips'])} clips"
+              + (f", {failed} failed (see the report)" if failed else "") + ".")
+    return status, table_rows(results), [str(p) for p in plots], str(archive)
+
+
+def build(ctx: Context) -> None:
+    """The Benchmark tab (inside the current Blocks)."""
+    import gradio as gr
+
+    from ..degrade import TASKS
+
+    roots = ctx.settings.root_labels()
+    with gr.Tab("Benchmark", id="benchmark", elem_id="tab_benchmark"):
+        with gr.Row():
+            root = gr.Dropdown(roots, value=roots[0] if roots else None, label="Allowed root", elem_id="bench_root")
+            folder = gr.Textbox(".", label="Clean clips folder under the root (or a corpus folder)",
+                                elem_id="bench_folder")
+        tasks = gr.CheckboxGroup(list(TASKS), value=["bwe_8k_48k"], label="Tasks", elem_id="bench_tasks")
+        methods = gr.CheckboxGroup(method_choices(), value=["sinc", "sbr"], label="Methods", elem_id="bench_methods")
+        with gr.Row():
+            max_clips = gr.Number(4, label="Max clips (0 = all)", precision=0, minimum=0, elem_id="bench_max_clips")
+            seconds = gr.Number(5, label="Seconds per clip (0 = whole)", minimum=0, elem_id="bench_seconds")
+            run_button = gr.Button("Run benchmark", variant="primary", elem_id="bench_run")
+        status = gr.Markdown(elem_id="bench_status")
+        table = gr.Dataframe(headers=table_headers(), value=[], label="Results (all clips of each task)",
+                             interactive=False, elem_id="bench_table")
+        gallery = gr.Gallery(label="Spectrograms (dashed line: input cutoff)", elem_id="bench_gallery", columns=3,
+                             fit_columns=False, object_fit="contain", height="auto")
+        report = gr.File(label="Report (ZIP: README.md, results.json, results.csv, plots)", elem_id="bench_zip",
+                         interactive=False)
+
+        def on_run(root_label, folder_text, task_names, method_names, clips, secs,
+                   request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+            try:
+                return run(ctx, session_id(request), root_label, folder_text, task_names, method_names, clips, secs)
+            except Exception as exc:  # noqa: BLE001 - shown in the page
+                return error_text(exc), [], [], None
+
+        run_button.click(on_run, [root, folder, tasks, methods, max_clips, seconds],
+                         [status, table, gallery, report], concurrency_limit=ctx.settings.max_jobs,
+                         concurrency_id="jobs")
