@@ -246,3 +246,21 @@ class ISTFTHead(nn.Module):
     def forward(self, h: torch.Tensor, length: int) -> torch.Tensor:
         """``h [N, dim, frames]`` -> ``[N, length]`` samples."""
         return self.istft(self.spectrum(h), length)
+
+
+def copy_up_bins(cutoff_hz: torch.Tensor, n_fft: int, hop: int, sample_rate: int) -> torch.Tensor:
+    """Spectral copy-up map ``[N, n_fft // 2 + 1]`` (long) for ``cutoff_hz [N]``: the bin each bin
+    takes its content from.
+
+    Bins below ``kc`` (the first bin at or above the cutoff) map to themselves; bin ``k >= kc``
+    maps to ``kc - s + (k - kc) mod s``: the top ``s`` bins below the cutoff repeated upwards, with
+    ``s`` the multiple of ``n_fft / hop`` nearest below ``kc / 2`` (at least one). A shift by a
+    multiple of ``n_fft / hop`` bins advances every frame's phase by a whole number of turns, so
+    copied phases stay coherent from frame to frame.
+    """
+    bins = n_fft // 2 + 1
+    q = n_fft // hop
+    kc = torch.ceil(cutoff_hz * (n_fft / sample_rate)).long().clamp(1, bins)[:, None]
+    s = torch.div(kc, 2 * q, rounding_mode="floor").clamp_min(1) * q
+    k = torch.arange(bins, device=cutoff_hz.device)[None, :]
+    return torch.where(k < kc, k, kc - s + torch.remainder(k - kc, s)).clamp(0, bins - 1)

@@ -56,7 +56,7 @@ from torch.nn import functional as F
 from ..errors import UpscalerError
 from . import registry
 from .base import UpscalerModel
-from .blocks import ISTFT, STFT, CutoffEmbedding, FiLM
+from .blocks import ISTFT, STFT, CutoffEmbedding, FiLM, copy_up_bins
 from .registry import register
 
 LOG_AMP_FLOOR = 1e-5
@@ -235,12 +235,7 @@ class SpecUNet(UpscalerModel):
         the copy is frame-to-frame coherent (see the module doc).
         """
         c = self.config
-        bins = self.freqs.numel()
-        q = c.n_fft // c.hop
-        kc = self.cutoff_bin(cutoff)[:, None]  # [N, 1]
-        s = torch.div(kc, 2 * q, rounding_mode="floor").clamp_min(1) * q
-        k = torch.arange(bins, device=cutoff.device)[None, :]
-        return torch.where(k < kc, k, kc - s + torch.remainder(k - kc, s)).clamp(0, bins - 1)
+        return copy_up_bins(cutoff, c.n_fft, c.hop, c.sample_rate)
 
     def extend_phase(self, phasor: torch.Tensor, cutoff: torch.Tensor) -> torch.Tensor:
         """Unit phasors ``[N, bins, frames]`` -> the same with the bins above ``cutoff [N]`` (Hz)

@@ -1,0 +1,71 @@
+"""apnet's copy-up prior: an untrained model is spectral band replication, and it learns from there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audio_upscaler.dsp.resample import resample
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.losses import GeneratorLoss
+from audio_upscaler.models import registry
+from audio_upscaler.models.blocks import STFT, copy_up_bins
+
+from .signals import harmonic_tone
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+TINY_COPY = dict(n_fft=256, hop=64, dim=32, n_blocks=2, cond_dim=16, prior="copy")
+
+
+def band_limited(rate: int = 48_000, cutoff_rate: int = 12_000, seconds: float = 0.3) -> np.ndarray:
+    return resample(resample(harmonic_tone(rate, seconds), rate, cutoff_rate), cutoff_rate, rate)
+
+
+def test_copy_up_bins_map():
+    src = copy_up_bins(torch.tensor([6000.0, 30000.0]), 1024, 256, 48_000)
+    kc = 128  # 6000 Hz * 1024 / 48000
+    assert torch.equal(src[0, :kc], torch.arange(kc))  # below the cutoff: itself
+    assert (src[0, kc:] < kc).all() and (src[0, kc:] >= kc // 2).all()  # above: from the top octave
+    assert torch.equal(src[1], torch.arange(513))  # cutoff above Nyquist: nothing to copy
+    shifts = torch.arange(kc, 513) - src[0, kc:]
+    assert (shifts % 4 == 0).all()  # multiples of n_fft / hop: frame-coherent phase
+
+
+def test_untrained_copy_prior_fills_the_band_and_keeps_the_low_band():
+    torch.manual_seed(0)
+    model = registry.build("apnet", **TINY_COPY).eval()
+    x = torch.from_numpy(band_limited())[None]
+    with torch.no_grad():
+        y = model(x, torch.tensor([6000.0]))
+    stft = STFT(256, 64)
+    sx, sy = stft(x[0]).abs(), stft(y[0]).abs()
+    kc = int(6000 * 256 / 48_000)
+    high_x, high_y = sx[:, kc + 4:].square().mean(), sy[:, kc + 4:].square().mean()
+    assert high_y > 1e3 * high_x  # the empty band is filled
+    low_err = (sy[:, : kc - 4] - sx[:, : kc - 4]).square().mean() / sx[:, : kc - 4].square().mean()
+    assert low_err < 1e-3
+
+
+def test_copy_prior_model_learns_beyond_the_prior():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    target = harmonic_tone(48_000, 0.15) + 0.01 * rng.standard_normal((1, 7200)).astype(np.float32)
+    low = resample(resample(target, 48_000, 12_000), 12_000, 48_000)
+    x, y, cutoff = torch.from_numpy(low)[None], torch.from_numpy(target)[None], torch.tensor([6000.0])
+    model = registry.build("apnet", **TINY_COPY).train()
+    loss_fn, opt = GeneratorLoss(), torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(80):
+        loss, _ = loss_fn(model(x, cutoff), y, cutoff)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert min(losses[-10:]) < 0.5 * losses[0]
+
+
+def test_unknown_prior_is_refused():
+    with pytest.raises(UpscalerError, match="prior"):
+        registry.build("apnet", prior="mirror")
