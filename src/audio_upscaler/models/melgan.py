@@ -8,9 +8,11 @@ PatchGAN discriminator (``models/discriminators.py``) and vocoded with a pretrai
 Griffin-Lim; here the vocoder is ``config.vocoder``:
 
 * ``"vocos"`` (default): a :class:`~.vocoder.Vocos` sub-network (sizes in the nested dict
-  ``config.vocos``; its mel settings are this config's). The model is then differentiable end
-  to end and trains with waveform losses like any family; :meth:`MelGAN.load_vocoder` puts a
-  trained ``vocos`` checkpoint into it (the next :meth:`save` stores it with its config).
+  ``config.vocos``; its mel settings are this config's). The generator's mel is full band, so
+  the vocoder is called with the cutoff at Nyquist (as a vocos trained on clean -> clean pairs
+  saw it). The model is differentiable end to end and trains with waveform losses like any
+  family; :meth:`MelGAN.load_vocoder` puts a trained ``vocos`` checkpoint into it (the next
+  :meth:`save` stores it with its config).
 * ``"griffinlim"``: no weights after the generator. Below the cutoff Griffin-Lim starts from the
   input's exact STFT magnitude and phase, above it from the pseudo-inverse of the predicted mel
   and the input's (noise) phase. Train the generator with a mel loss: :meth:`MelGAN.mel_loss`
@@ -22,9 +24,15 @@ Generator (1-D over time, the mel bins as channels): conv in (``io_kernel``) -> 
 convs: every layer mixes *all* mel bins, so the band above a 4 kHz cutoff (half the mel bins
 at 48 kHz) is predicted from the whole low band, where a stack of 3x3 convs would see a few
 neighbouring bins; harmonic spacing is not shift-invariant along a mel axis anyway; and the
-work is one small matrix per frame, about 100x cheaper than 2-D convs over 128 x frames.
-Input bins above the cutoff are replaced by the log floor, so junk there (codec noise,
-resampler leakage) is ignored.
+work is one small matrix per frame, about 100x cheaper than 64-channel 3x3 convs over the
+128 x frames image. Input bins above the cutoff are replaced by the log floor, so junk there
+(codec noise, resampler leakage) is ignored; log-mel values enter and leave the generator
+through a fixed affine map (``MEL_CENTER``, ``MEL_SCALE``).
+
+Mel settings: the seed used 80 mels, n_fft 1024 and hop 256 at 22.05 kHz (46 ms windows,
+11.6 ms hop); the defaults here keep those durations at 48 kHz (n_fft 2048, hop 512) with 128
+mels. :meth:`MelGAN.predict_mel` / :meth:`MelGAN.target_mel` give ``[B, C, n_mels, frames]``,
+the image a mel PatchGAN judges.
 
 Geometry: alignment ``hop``; the generator reaches ``2 * (io_kernel // 2) + (2 * n_blocks + 1)
 * (kernel_size // 2)`` frames each side, the vocoder adds its own reach (Vocos) or ``n_fft``
@@ -34,6 +42,7 @@ chunks with :meth:`~MelGAN.context_samples` of context reproduce one long call e
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +57,10 @@ from .registry import make_config, register
 from .vocoder import MEL_FIELDS, MEL_FLOOR, LogMel, MelGriffinLim, Vocos, VocosConfig
 
 VOCODERS = ("vocos", "griffinlim")
+#: Fixed affine map of log-mel values into the generator's working range and back:
+#: ``(log_mel - MEL_CENTER) / MEL_SCALE``; the floor log(1e-5) maps to about -1.9, a loud bin
+#: (log-mel 2) to 1.5, and an untrained generator's output (about 0) to quiet bins (e^-4).
+MEL_CENTER, MEL_SCALE = -4.0, 4.0
 
 
 @dataclass
@@ -125,7 +138,7 @@ class MelGAN(UpscalerModel):
         self.log_mel = LogMel(c.sample_rate, c.n_fft, c.hop, c.n_mels)
         self.cutoff_embed = CutoffEmbedding(c.cond_dim, nyquist_hz=c.sample_rate / 2)
         self.generator = MelGenerator(c)
-        self.floor = float(torch.tensor(MEL_FLOOR).log())
+        self.floor = math.log(MEL_FLOOR)
         if c.vocoder == "vocos":
             self.vocoder = Vocos(self._vocos_config(c.vocos))
         else:
@@ -149,7 +162,7 @@ class MelGAN(UpscalerModel):
         if mine != theirs:
             raise UpscalerError(f"vocoder {path} uses mel settings {theirs}, this model {mine}")
         self.config.vocos = {k: v for k, v in vars(vocoder.config).items() if k not in MEL_FIELDS}
-        self.vocoder = vocoder.train(self.training)
+        self.vocoder = vocoder.to(self.log_mel.filterbank.device).train(self.training)
 
     # ------------------------------------------------------------------ geometry
 
@@ -184,9 +197,10 @@ class MelGAN(UpscalerModel):
 
     def _generate(self, log_mel: torch.Tensor, cutoff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-mel ``[N, n_mels, F]`` -> (predicted log-mel ``[N, n_mels, F]``, known ``[N, n_mels, 1]``)."""
-        known = (self.log_mel.top_hz[None, :] < cutoff[:, None])[:, :, None]
+        known = (self.log_mel.top_hz[None, :] <= cutoff[:, None])[:, :, None]
         masked = torch.where(known, log_mel, torch.full_like(log_mel, self.floor))
-        generated = self.generator(masked, self.cutoff_embed(cutoff))
+        generated = self.generator((masked - MEL_CENTER) / MEL_SCALE, self.cutoff_embed(cutoff))
+        generated = generated * MEL_SCALE + MEL_CENTER
         return torch.where(known, log_mel, generated), known
 
     def target_mel(self, y: torch.Tensor) -> torch.Tensor:
@@ -204,7 +218,8 @@ class MelGAN(UpscalerModel):
         return pred.reshape(b, ch, *pred.shape[1:]), ~known.reshape(b, ch, -1, 1)
 
     def mel_loss(self, x: torch.Tensor, y: torch.Tensor, cutoff_hz) -> torch.Tensor:
-        """Mean L1 between predicted and target log-mel over the predicted bins (scalar)."""
+        """Mean L1 between predicted and target log-mel over the predicted bins (scalar): the
+        generator's loss when the vocoder is Griffin-Lim (no waveform path to train through)."""
         pred, predicted = self.predict_mel(x, cutoff_hz)
         weight = predicted.expand_as(pred).float()
         return ((pred - self.target_mel(y)).abs() * weight).sum() / weight.sum().clamp_min(1.0)
@@ -216,14 +231,9 @@ class MelGAN(UpscalerModel):
         b, ch, t = x.shape
         flat, cutoff = self._prepare(x, cutoff_hz)
         n = flat.shape[-1]
-        if isinstance(self.vocoder, Vocos):
-            spec = None
-            log_mel = self.log_mel(flat)
-        else:
-            spec = self.log_mel.stft(flat)
-            log_mel = self.log_mel.mel(spec.abs())
-        pred, _ = self._generate(log_mel, cutoff)
-        if spec is None:  # the predicted mel is full band: the vocoder is told so
+        spec = self.log_mel.stft(flat)
+        pred, _ = self._generate(self.log_mel.mel(spec.abs()), cutoff)
+        if isinstance(self.vocoder, Vocos):  # the predicted mel is full band: the vocoder is told so
             y = self.vocoder.synthesize(pred, torch.full_like(cutoff, self.config.sample_rate / 2), n)
         else:
             y = self._griffin_lim(pred, spec, cutoff, n)
@@ -234,7 +244,7 @@ class MelGAN(UpscalerModel):
         the input's phase everywhere (deterministic and tied to the signal, not to chunk edges)."""
         c = self.config
         freqs = torch.arange(spec.shape[1], device=spec.device) * (c.sample_rate / c.n_fft)
-        below = (freqs[None, :] < cutoff[:, None])[:, :, None]
+        below = (freqs[None, :] <= cutoff[:, None])[:, :, None]
         mag = spec.abs()
         magnitude = torch.where(below, mag, self.vocoder.magnitude(pred))
         phase = torch.where(mag > 0, spec / mag.clamp_min(1e-30), torch.ones_like(spec))

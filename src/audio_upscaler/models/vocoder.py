@@ -16,7 +16,11 @@ trained on the corpus.
   ConvNeXt blocks over time -> :class:`~.blocks.ISTFTHead` predicting log-magnitude and phase
   -> inverse STFT, as in Vocos (Siuzdak 2023). As an upscaler its ``forward(x, cutoff)`` takes
   the log-mel of ``x`` and resynthesizes the waveform; trained on clean -> clean pairs it is a
-  vocoder, and the cutoff (FiLM) lets it also learn to fill the band above the cutoff.
+  vocoder, and the cutoff (FiLM) lets it also learn to fill the band above the cutoff. As in
+  Vocos, layer scales start at ``1 / n_blocks``; the head starts quiet (``INIT_LOG_AMP``). The
+  phase is predicted from the mel alone, so it must be learned (adversarial losses help most).
+  Defaults: 128 mels, n_fft 2048, hop 512 at 48 kHz (the seed's 46 ms / 11.6 ms frames at
+  22.05 kHz, scaled), about 2.1 M parameters.
 
 Geometry: frames sit on a ``hop`` grid anchored at the input start (alignment ``hop``). One mel
 frame reads ``n_fft`` samples; the backbone reaches ``R = 3 + n_blocks * (kernel_size // 2)``
@@ -27,6 +31,7 @@ Griffin-Lim iteration (an iSTFT followed by an STFT) widens that by ``n_fft``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +45,9 @@ from .registry import register
 MEL_FLOOR = 1e-5
 LOG_MEL_MAX = 8.0  # exp(8) ~ 3000: far above the mean STFT magnitude of any full-scale signal
 EMBED_KERNEL = 7
+#: Initial log-magnitude bias of the head: an untrained vocoder outputs quiet noise (0.01 per STFT
+#: bin, about -70 dBFS at n_fft 2048) rather than loud noise (0 would give 1 per bin).
+INIT_LOG_AMP = math.log(1e-2)
 
 
 class LogMel(nn.Module):
@@ -149,10 +157,11 @@ class Vocos(UpscalerModel):
         self.embed_norm = ChannelLayerNorm(c.dim)
         self.embed_film = FiLM(c.cond_dim, c.dim)
         self.blocks = nn.ModuleList(
-            ConvNeXt1d(c.dim, c.mult, c.kernel_size, cond_dim=c.cond_dim) for _ in range(c.n_blocks)
+            ConvNeXt1d(c.dim, c.mult, c.kernel_size, cond_dim=c.cond_dim, layer_scale=1.0 / max(c.n_blocks, 1))
+            for _ in range(c.n_blocks)
         )
         self.norm = ChannelLayerNorm(c.dim)
-        self.head = ISTFTHead(c.dim, c.n_fft, c.hop, max_log_amp=LOG_MEL_MAX)
+        self.head = ISTFTHead(c.dim, c.n_fft, c.hop, max_log_amp=LOG_MEL_MAX, init_log_amp=INIT_LOG_AMP)
 
     # ------------------------------------------------------------------ geometry
 
