@@ -258,3 +258,19 @@ def test_pipeline_keeps_the_low_band(user_models, family, rate):
         return
     high = freqs > 1.2 * cutoff  # a random apnet already puts energy up there
     assert np.sum(np.abs(spec_out[:, high]) ** 2) > 1e3 * np.sum(np.abs(spec_ref[:, high]) ** 2)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_upscales_a_real_file(user_models, family, tmp_path):
+    """File to file through the CLI, with the family's tiny model installed as a user model."""
+    import soundfile as sf
+
+    from audio_upscaler.cli import main
+
+    tiny(family).save(user_models / f"tiny-{family}")
+    example = Path(__file__).resolve().parents[1] / "examples" / "speech_8k.wav"
+    out = tmp_path / "out.wav"
+    assert main(["upscale", str(example), "-o", str(out), "-m", f"tiny-{family}", "-r", "44100", "-q"]) == 0
+    info, source = sf.info(str(out)), sf.info(str(example))
+    assert info.samplerate == 44_100 and abs(info.duration - source.duration) < 1e-3
+    assert np.isfinite(sf.read(str(out))[0]).all()
