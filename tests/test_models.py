@@ -274,3 +274,23 @@ def test_every_family_upscales_a_real_file(user_models, family, tmp_path):
     info, source = sf.info(str(out)), sf.info(str(example))
     assert info.samplerate == 44_100 and abs(info.duration - source.duration) < 1e-3
     assert np.isfinite(sf.read(str(out))[0]).all()
+
+
+def test_shipped_weights_are_verified_by_sha256(tmp_path, monkeypatch):
+    from audio_upscaler.train.export import sha256
+
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "user"))
+    monkeypatch.setattr(registry, "SHIPPED_DIR", tmp_path / "shipped")
+    folder = tiny("apnet").save(tmp_path / "shipped" / "packaged")
+    with pytest.raises(UpscalerError, match="no checksum"):
+        registry.load_model("packaged")
+    digest = sha256(folder / "model.safetensors")
+    (tmp_path / "shipped" / "SHA256SUMS").write_text(f"{digest}  packaged/model.safetensors\n")
+    assert registry.load_model("packaged").family == "apnet"
+    with open(folder / "model.safetensors", "r+b") as f:  # flip one byte of the weights
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    with pytest.raises(UpscalerError, match="SHA-256 mismatch"):
+        registry.load_model("packaged")

@@ -27,6 +27,7 @@ FAMILY_MODULES = ("apnet", "waveunet", "specunet", "wavelet", "edge", "melgan", 
 RESERVED_NAMES = ("auto", "sbr", "none")
 ENV_VAR = "AUDIO_UPSCALER_MODELS"
 SHIPPED_DIR = Path(__file__).parent / "weights"
+CHECKSUMS = "SHA256SUMS"
 
 _FAMILIES: dict[str, type] = {}
 
@@ -174,11 +175,42 @@ def model_info(name: str) -> dict:
     }
 
 
+def shipped_digests() -> dict[str, str]:
+    """``{"<name>/model.safetensors": sha256}`` from the shipped ``SHA256SUMS`` file."""
+    sums = SHIPPED_DIR / CHECKSUMS
+    if not sums.is_file():
+        return {}
+    digests = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, _, path = line.strip().partition("  ")
+            digests[path] = digest
+    return digests
+
+
+def verify_shipped(folder: Path) -> None:
+    """Check a shipped model's weights against ``SHA256SUMS`` (user folders are not checked)."""
+    from .base import WEIGHTS_FILE
+    from ..train.export import sha256
+
+    if folder.parent.resolve() != SHIPPED_DIR.resolve():
+        return
+    key = f"{folder.name}/{WEIGHTS_FILE}"
+    expected = shipped_digests().get(key)
+    if expected is None:
+        raise UpscalerError(f"shipped model '{folder.name}' has no checksum in {SHIPPED_DIR / CHECKSUMS}")
+    if sha256(folder / WEIGHTS_FILE) != expected:
+        raise UpscalerError(f"shipped model '{folder.name}' is corrupted (SHA-256 mismatch); reinstall the package")
+
+
 def load_model(name: str) -> UpscalerModel:
-    """Load the installed weights called ``name`` (eval mode, CPU)."""
+    """Load the installed weights called ``name`` (eval mode, CPU); shipped weights are
+    verified by SHA-256 first."""
     from .base import UpscalerModel
 
-    return UpscalerModel.load(model_path(name))
+    folder = model_path(name)
+    verify_shipped(folder)
+    return UpscalerModel.load(folder)
 
 
 def load_extender(name: str) -> ModelExtender:
