@@ -236,3 +236,24 @@ def test_tune_runs_prunes_and_resumes_from_its_database(audio_folder, tmp_path, 
     assert best.optim.lr == study.best_params["optim.lr"] and best.model["dim"] == study.best_params["model.dim"]
     assert best.train.max_steps == 6  # the budget applies to trials only
     assert "best config" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("family", registry.families())
+def test_every_family_search_space_builds_valid_models(family):
+    """Each family exposes knobs to tune; the extreme choices build a valid model."""
+    from audio_upscaler.train.tune import GENERIC_SPACE, search_space
+
+    config = from_dict({"model": {"family": family}})
+    space = search_space(config)
+    assert set(GENERIC_SPACE) < set(space), f"{family} exposes no tune_space"
+    for pick in (0, -1):
+        model_params = {}
+        for key, spec in space.items():
+            if key.startswith("model."):
+                value = spec[pick] if isinstance(spec, list) else (spec["low"] if pick == 0 else spec["high"])
+                node = model_params
+                *path, field = key.split(".")[1:]
+                for part in path:
+                    node = node.setdefault(part, {})
+                node[field] = value
+        registry.build(family, **{k: v for k, v in config.model.items() if k != "family"}, **model_params)

@@ -132,6 +132,7 @@ class EdgeUNet(UpscalerModel):
     description = "edge U-Net: folded waveform, depthwise-separable convs (fast, causal option, ONNX/int8-friendly)"
     supports_streaming = True  # bounded receptive field; causal mode has only fold - 1 samples look-ahead
     supports_onnx = True
+    tune_space = {"base_channels": [16, 32, 64], "depth": {"low": 3, "high": 5}, "kernel_size": [3, 5, 7]}
     tiny_config = dict(fold=8, base_channels=16, max_channels=32, depth=2, bottleneck_blocks=2, cond_dim=16)
 
     def __init__(self, config: EdgeConfig):

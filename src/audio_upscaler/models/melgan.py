@@ -127,6 +127,7 @@ class MelGAN(UpscalerModel):
     description = "mel-domain SRResNet generator + Vocos-style or Griffin-Lim vocoder (AudioSR-GAN)"
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
     supports_onnx = False  # torch.stft/istft export is not wired up yet
+    tune_space = {"channels": [64, 128, 192], "n_blocks": {"low": 4, "high": 12}}
     tiny_config = dict(n_fft=256, hop=64, n_mels=32, channels=32, n_blocks=1, io_kernel=3, cond_dim=16,
                        vocos=dict(dim=32, n_blocks=1, cond_dim=16))
 

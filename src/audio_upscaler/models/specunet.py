@@ -145,6 +145,7 @@ class SpecUNet(UpscalerModel):
     description = "spectrogram 2-D U-Net on log-magnitude, input phase copied up (seeds' SpectralUNet)"
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
     supports_onnx = False  # torch.stft/istft export is not wired up yet
+    tune_space = {"channels": [8, 16, 32], "depth": {"low": 3, "high": 5}}
     tiny_config = dict(n_fft=256, hop=64, freq_patch=2, channels=8, depth=2, cond_dim=8)
 
     def __init__(self, config: SpecUNetConfig):
@@ -298,6 +299,7 @@ class Hybrid(UpscalerModel):
     supports_streaming = True  # bounded receptive field when both parts have one
     supports_onnx = False
     tiny_config = _HybridTiny()
+    tune_space = {"spec.channels": [8, 16, 32], "wave.base_channels": [16, 32, 64]}
 
     def __init__(self, config: HybridConfig):
         super().__init__(config)

@@ -146,6 +146,7 @@ class Vocos(UpscalerModel):
     description = "Vocos-style mel vocoder (ConvNeXt + iSTFT head), resynthesizes the log-mel of the input"
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
     supports_onnx = False  # torch.stft/istft export is not wired up yet
+    tune_space = {"dim": [128, 192, 256], "n_blocks": {"low": 4, "high": 8}}
     tiny_config = dict(n_fft=256, hop=64, n_mels=32, dim=32, n_blocks=2, cond_dim=16)
 
     def __init__(self, config: VocosConfig):

@@ -136,6 +136,7 @@ class WaveletUNet(UpscalerModel):
     description = "wavelet (db4 DWT) U-Net with gated skips, tanh residual (codec artifacts at 44.1 kHz)"
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
     supports_onnx = False  # not exported yet
+    tune_space = {"channels": [8, 16, 32], "levels": {"low": 5, "high": 8}, "kernel_size": [5, 9]}
     tiny_config = dict(levels=3, channels=16, max_channels=32, bottleneck_blocks=1, cond_dim=16)
 
     def __init__(self, config: WaveletUNetConfig):

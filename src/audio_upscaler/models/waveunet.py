@@ -147,6 +147,8 @@ class WaveUNet(UpscalerModel):
     description = "waveform U-Net with gated residual blocks and windowed AdaIN (sample-rate, slow)"
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
     supports_onnx = True  # plain convs, pooling, elementwise ops (torch.export traces it)
+    # The seed's base_channels 16/32/64; depth is fixed by the stride list (one stride per layer).
+    tune_space = {"base_channels": [16, 32, 64], "strides": [[2, 4, 4, 2], [4, 4, 4, 2], [2, 2, 4, 4]], "kernel_size": [3, 5]}
     tiny_config = dict(base_channels=16, num_layers=2, strides=[2, 4], encoder_dilations=[1],
                        decoder_dilations=[1], adain_window=5, io_kernel=5, cond_dim=16)
 

@@ -40,8 +40,11 @@ def with_params(config: TrainConfig, params: dict) -> TrainConfig:
     """``config`` with ``{"section.key": value}`` set."""
     data = config.to_dict()
     for key, value in params.items():
-        section, field = key.split(".", 1)
-        data[section][field] = value
+        *path, field = key.split(".")
+        node = data
+        for part in path:  # nested model settings such as model.spec.channels
+            node = node.setdefault(part, {})
+        node[field] = value
     return from_dict(data)
 
 
