@@ -17,7 +17,9 @@ import numpy as np
 
 from .audio import Audio
 from .bandwidth import CutoffEstimate, SpectrumAccumulator, cutoff_from_power, estimate_cutoff
+from .errors import UpscalerError
 from .fingerprint import HoleCounter, classify
+from .io_formats import MAX_SAMPLE_VALUE
 from .levels import CLIP_LEVEL, LevelMeter, TruePeakMeter, to_db
 from .loudness import LoudnessMeter
 
@@ -168,6 +170,8 @@ def analyze(source: str | os.PathLike | Audio, block_frames: int = BLOCK_FRAMES)
     Raises :class:`audio_upscaler.errors.UpscalerError` for files that cannot be read.
     """
     if isinstance(source, Audio):
+        if not (np.abs(source.samples) <= MAX_SAMPLE_VALUE).all():  # files are checked when read
+            raise UpscalerError(f"the audio contains NaN, infinite or absurd sample values (beyond +-{MAX_SAMPLE_VALUE:g})")
         analyzer = StreamingAnalyzer(source.sample_rate, source.channels)
         for start in range(0, source.frames, block_frames):
             analyzer.update(source.samples[:, start : start + block_frames])

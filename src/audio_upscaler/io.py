@@ -28,8 +28,8 @@ import soundfile as sf
 from .audio import Audio
 from .errors import UpscalerError
 from .io_formats import (
-    CHUNK_FRAMES, MAX_CHANNELS, MAX_RATE, MIN_RATE, AudioInfo, OutputFormat, PyAVSource, SoundfileSource,
-    encode_samples, normalize_tags, open_source, output_format_for, write_tags,
+    CHUNK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE, AudioInfo, OutputFormat, PyAVSource,
+    SoundfileSource, encode_samples, normalize_tags, open_source, output_format_for, write_tags,
 )
 
 __all__ = [
@@ -95,10 +95,16 @@ class AudioReader:
             self._eof = True
             self._check_complete()
             return False
-        finite = np.isfinite(chunk).all(axis=0)
-        if not finite.all():
-            seconds = (self._decoded + int(np.argmin(finite))) / self.info.sample_rate
-            raise UpscalerError(f"{path}: contains NaN or infinite sample values (at {seconds:.3f} s)")
+        sane = (np.abs(chunk) <= MAX_SAMPLE_VALUE).all(axis=0)  # False for NaN and Inf too
+        if not sane.all():
+            at = int(np.argmin(sane))
+            seconds = (self._decoded + at) / self.info.sample_rate
+            if not np.isfinite(chunk[:, at]).all():
+                raise UpscalerError(f"{path}: contains NaN or infinite sample values (at {seconds:.3f} s)")
+            raise UpscalerError(
+                f"{path}: contains sample values far beyond full scale ({np.abs(chunk[:, at]).max():.3g} "
+                f"at {seconds:.3f} s); the file is corrupt"
+            )
         if chunk.shape[1]:
             self._buffer.append(chunk)
             self._buffered += chunk.shape[1]

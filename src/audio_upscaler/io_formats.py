@@ -23,6 +23,9 @@ from .errors import UpscalerError
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
 MAX_CHANNELS = 8
+#: Float samples beyond this magnitude (+120 dBFS) only come from corrupt files; their squares
+#: would overflow float32 in the spectral stages, so reading (and the pipeline) refuse them.
+MAX_SAMPLE_VALUE = 1e6
 
 EXTENSIONS = {
     ".wav": "wav", ".wave": "wav", ".flac": "flac", ".aif": "aiff", ".aiff": "aiff", ".aifc": "aiff",
@@ -347,6 +350,9 @@ class PyAVSource:
                 raise UpscalerError(f"{path}: not an audio file (it has no audio stream)")
             self._stream = stream = self._container.streams.audio[0]
             ctx = stream.codec_context
+            # No decoder for the codec, or a format FFmpeg guessed from the file name only.
+            if ctx is None or ctx.sample_rate <= 0 or ctx.channels <= 0:
+                raise UpscalerError(f"{path}: not an audio file, or an audio format that cannot be decoded")
             names = self._container.format.name.split(",")
             suffix = path.suffix.lower().lstrip(".")
             duration = (

@@ -23,9 +23,14 @@ _N_BINS = round((_HIST_TOP_LUFS - ABSOLUTE_GATE_LUFS) / _HIST_BIN_LU)
 
 
 def k_weighting_sos(sample_rate: int) -> np.ndarray:
-    """Second-order sections ``[2, 6]`` of the BS.1770 K-weighting filter at ``sample_rate``."""
+    """Second-order sections ``[2, 6]`` of the BS.1770 K-weighting filter at ``sample_rate``.
+
+    Below about 3.4 kHz the shelf's centre (1.68 kHz) lies above the Nyquist frequency, where
+    the bilinear design turns unstable; the shelf is then left out (a pass-through section).
+    """
     # Stage 1: high shelf (head acoustics); analog prototype parameters fitted to BS.1770.
-    k = np.tan(np.pi * 1681.974450955533 / sample_rate)
+    shelf_hz = 1681.974450955533
+    k = np.tan(np.pi * shelf_hz / sample_rate)
     q = 0.7071752369554196
     vh = 10 ** (3.999843853973347 / 20)
     vb = vh**0.4996667741545416
@@ -34,6 +39,8 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
         (vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
         1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0,
     ]
+    if shelf_hz >= 0.5 * sample_rate:
+        shelf = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
     # Stage 2: RLB high-pass.
     k = np.tan(np.pi * 38.13547087602444 / sample_rate)
     q = 0.5003270373238773
