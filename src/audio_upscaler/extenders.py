@@ -6,7 +6,8 @@ the pipeline keeps only that part (see :func:`audio_upscaler.dsp.bands.merge_ban
 
 Names: ``sbr`` (non-neural spectral band replication), ``none`` (plain resampling), and every
 neural model known to :mod:`audio_upscaler.models` once that package exists. ``auto`` picks
-by analysis (see :func:`choose_extender`).
+by analysis (see :func:`choose_extender`). With ``backend="onnxruntime"`` the neural names are
+the models exported to ONNX (:mod:`audio_upscaler.export.onnx_backend`; torch is never imported).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 from .errors import UpscalerError
 
 NON_NEURAL = ("sbr", "none")
+#: Runtimes for neural models: PyTorch checkpoints, or ONNX exports run by onnxruntime.
+BACKENDS = ("torch", "onnxruntime")
 
 
 class BandExtender(Protocol):
@@ -55,12 +58,16 @@ class _SBR:
         return self._sbr.extend(base, sample_rate, cutoff_hz)
 
 
-def available_names() -> list[str]:
+def available_names(backend: str = "torch") -> list[str]:
     """Every name :func:`get_extender` accepts, besides ``auto``."""
-    return [*NON_NEURAL, *_neural_names()]
+    return [*NON_NEURAL, *_neural_names(backend)]
 
 
-def _neural_names() -> list[str]:
+def _neural_names(backend: str = "torch") -> list[str]:
+    if backend == "onnxruntime":
+        from .export import onnx_backend
+
+        return onnx_backend.available_models()
     try:
         from .models import registry
     except ImportError:
@@ -68,12 +75,16 @@ def _neural_names() -> list[str]:
     return list(registry.available_models())
 
 
-def get_extender(name: str) -> BandExtender | None:
+def get_extender(name: str, backend: str = "torch") -> BandExtender | None:
     """Build the extender called ``name``; ``None`` for ``none`` (plain resampling)."""
     if name == "none":
         return None
     if name == "sbr":
         return _SBR()
+    if backend == "onnxruntime":
+        from .export import onnx_backend
+
+        return onnx_backend.load_extender(name)  # an installed export's name or a folder/.onnx path
     if name in _neural_names():
         from .models import registry
 
@@ -82,13 +93,13 @@ def get_extender(name: str) -> BandExtender | None:
     raise UpscalerError(f"unknown model '{name}'; choose one of: {choices}")
 
 
-def choose_extender(requested: str, full_band: bool, lossy: bool) -> tuple[str, str]:
+def choose_extender(requested: str, full_band: bool, lossy: bool, backend: str = "torch") -> tuple[str, str]:
     """Resolve ``auto`` to a concrete name. Returns ``(name, reason)``."""
     if requested != "auto":
         return requested, "chosen by the user"
     if full_band:
         return "none", "the input is already full band; resampling only"
-    neural = _neural_names()
+    neural = _neural_names(backend)
     if lossy and "restore" in neural:
         return "restore", "lossy-codec fingerprint found"
     if "default" in neural:

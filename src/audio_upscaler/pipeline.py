@@ -21,7 +21,7 @@ import numpy as np
 from .audio import Audio
 from .chunking import process_chunked
 from .errors import UpscalerError
-from .extenders import BandExtender, choose_extender, get_extender
+from .extenders import BACKENDS, BandExtender, choose_extender, get_extender
 from .io_formats import LOSSLESS
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
@@ -88,6 +88,8 @@ class Upscaler:
         cutoff_hz: override the measured cutoff of the input (Hz).
         chunk_seconds: length of the chunks the band extender sees.
         seed: seed of the dither noise (the output is reproducible).
+        backend: ``torch`` (PyTorch checkpoints) or ``onnxruntime`` (models exported with
+            ``audio-upscaler export``; this path never imports torch).
     """
 
     def __init__(
@@ -104,9 +106,12 @@ class Upscaler:
         cutoff_hz: float | None = None,
         chunk_seconds: float = 8.0,
         seed: int = 0,
+        backend: str = "torch",
     ) -> None:
         if not MIN_RATE <= int(target_rate) <= MAX_RATE:
             raise UpscalerError(f"target rate {target_rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+        if backend not in BACKENDS:
+            raise UpscalerError(f"backend must be one of {', '.join(BACKENDS)}")
         if stereo not in STEREO_MODES:
             raise UpscalerError(f"stereo mode must be one of {', '.join(STEREO_MODES)}")
         if normalize_dbfs is not None and not -60.0 <= normalize_dbfs <= 0.0:
@@ -128,6 +133,7 @@ class Upscaler:
         self.cutoff_hz = cutoff_hz
         self.chunk_seconds = chunk_seconds
         self.seed = seed
+        self.backend = backend
         self._extenders: dict[str, BandExtender | None] = {}
         if model != "auto":
             self._extender(model)  # fail fast on an unknown name
@@ -139,6 +145,8 @@ class Upscaler:
         from .analysis import analyze
 
         self._check_rates(audio.sample_rate)
+        if audio.frames == 0:
+            raise UpscalerError("the audio contains no samples")
         report = analyze(audio)
         name, _, cutoff = self._plan(report)
         blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
@@ -211,7 +219,9 @@ class Upscaler:
         cutoff = float(self.cutoff_hz or report.cutoff_hz)
         # A file full band for its own rate is still band-limited when that rate is low (8 kHz speech).
         full_band = report.full_band and self.cutoff_hz is None and report.sample_rate >= FULL_BAND_MIN_RATE
-        name, reason = choose_extender(self.model, full_band, bool(getattr(report, "lossy_fingerprint", False)))
+        name, reason = choose_extender(
+            self.model, full_band, bool(getattr(report, "lossy_fingerprint", False)), self.backend
+        )
         limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if name != "none" and cutoff >= 0.98 * limit:
             name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
@@ -219,7 +229,7 @@ class Upscaler:
 
     def _extender(self, name: str) -> BandExtender | None:
         if name not in self._extenders:
-            self._extenders[name] = get_extender(name)
+            self._extenders[name] = get_extender(name, self.backend)
         return self._extenders[name]
 
     # ------------------------------------------------------------------ processing
@@ -228,23 +238,29 @@ class Upscaler:
         self, blocks: Iterable[np.ndarray], input_rate: int, channels: int, cutoff: float, name: str
     ) -> Iterator[np.ndarray]:
         """Resample and extend a block stream; yields ``[channels, n]`` at the target rate."""
-        from .dsp.bands import merge_context
-
         resampled = self._resample(blocks, input_rate, channels)
         extender = self._extender(name)
         if extender is None:
             yield from resampled
             return
         sr = self.target_rate
-        air_limit = None if self.air or sr / 2 <= AIR_LIMIT_HZ else AIR_LIMIT_HZ
-        context = extender.context_samples(sr) + merge_context(sr, cutoff)
-        if air_limit:
-            context += merge_context(sr, air_limit)
+        window_fn, merge_ctx = self.band_stage(extender, cutoff, channels)
+        context = extender.context_samples(sr) + merge_ctx
         align = extender.alignment(sr)
         hop = -(-max(int(self.chunk_seconds * sr), 4 * context) // align) * align  # round up to the grid
         fade = min(2 * context, int(0.02 * sr))
-        window_fn = self._window_fn(extender, cutoff, air_limit, channels)
         yield from process_chunked(window_fn, resampled, channels, hop, context, fade)
+
+    def band_stage(self, extender: BandExtender, cutoff: float, channels: int) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+        """The per-window step ``[channels, n] -> [channels, n]`` at the target rate (extend, then
+        merge above ``cutoff`` Hz) and the context in samples its band merges need on each side
+        (on top of ``extender.context_samples``). Shared with :mod:`audio_upscaler.streaming`."""
+        from .dsp.bands import merge_context
+
+        sr = self.target_rate
+        air_limit = None if self.air or sr / 2 <= AIR_LIMIT_HZ else AIR_LIMIT_HZ
+        context = merge_context(sr, cutoff) + (merge_context(sr, air_limit) if air_limit else 0)
+        return self._window_fn(extender, cutoff, air_limit, channels), context
 
     def _resample(self, blocks: Iterable[np.ndarray], input_rate: int, channels: int) -> Iterator[np.ndarray]:
         from .dsp.finish import DCBlocker

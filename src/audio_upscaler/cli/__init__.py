@@ -24,6 +24,10 @@ COMMANDS = {
     "benchmark": "benchmark",
     "train": "train",
     "tune": "tune",
+    "batch": "batch",
+    "ui": "ui",
+    "stream": "stream",
+    "export": "export",
 }
 
 

@@ -14,9 +14,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("upscale", help="restore the high band of a file and write it at a higher rate")
     p.add_argument("input", help="input audio file (any common format, or a video file)")
     p.add_argument("-o", "--output", help="output file (default: INPUT_upscaled.flac next to the input)")
+    add_upscale_options(p, format_default="from the extension")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                   help="runtime of neural models: torch, or onnxruntime for exports made with 'export' (no torch needed)")
+    p.set_defaults(run=run)
+
+
+def add_upscale_options(p, format_default: str) -> None:
+    """The options ``upscale`` and ``batch`` share: model, rate, output format, processing, output."""
     p.add_argument("-r", "--rate", type=int, default=48_000, help="output sample rate in Hz (default 48000)")
     p.add_argument("-m", "--model", default="auto", help="auto (default), sbr, none, or a model name (see 'models')")
-    p.add_argument("-f", "--format", choices=FORMATS, help="output format (default: from the extension)")
+    p.add_argument("-f", "--format", choices=FORMATS, help=f"output format (default: {format_default})")
     p.add_argument("--bit-depth", type=int, choices=(16, 24, 32), help="PCM bit depth (32 = float, WAV/AIFF only)")
     p.add_argument("--bitrate", type=int, help="kbit/s for MP3 (CBR) and Opus")
     p.add_argument("--vbr", type=float, metavar="Q", help="variable bitrate: MP3 quality 0 (best)-9, Vorbis quality 0-1")
@@ -27,11 +35,26 @@ def add_parser(sub) -> None:
     p.add_argument("--remove-dc", action="store_true", help="remove DC offset from the input")
     p.add_argument("--cutoff", type=float, metavar="HZ", help="override the measured cutoff of the input")
     p.add_argument("--air", action="store_true", help="also invent content above 24 kHz (high target rates)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_verbose(p)
-    p.set_defaults(run=run)
+
+
+def upscaler_options(args) -> dict:
+    """``Upscaler`` keyword arguments from the options of :func:`add_upscale_options`."""
+    return {
+        "model": args.model, "target_rate": args.rate, "quality": args.quality, "stereo": args.stereo,
+        "normalize_dbfs": args.normalize, "limiter": not args.no_limiter, "remove_dc": args.remove_dc,
+        "air": args.air, "cutoff_hz": args.cutoff,
+    }
+
+
+def output_format(args, output: str):
+    """The :class:`~audio_upscaler.io.OutputFormat` the options ask for (``output`` gives the default)."""
+    from ..io import output_format_for
+
+    return output_format_for(output, format=args.format, bit_depth=args.bit_depth, bitrate_kbps=args.bitrate, vbr=args.vbr)
 
 
 def default_output(input_path: str) -> str:
@@ -40,15 +63,11 @@ def default_output(input_path: str) -> str:
 
 
 def run(args) -> int:
-    from ..io import output_format_for
     from ..pipeline import Upscaler
 
     output = args.output or default_output(args.input)
-    fmt = output_format_for(output, format=args.format, bit_depth=args.bit_depth, bitrate_kbps=args.bitrate, vbr=args.vbr)
-    upscaler = Upscaler(
-        args.model, args.rate, quality=args.quality, stereo=args.stereo, normalize_dbfs=args.normalize,
-        limiter=not args.no_limiter, remove_dc=args.remove_dc, air=args.air, cutoff_hz=args.cutoff,
-    )
+    fmt = output_format(args, output)
+    upscaler = Upscaler(**upscaler_options(args), backend=args.backend)
     quiet = args.quiet or args.json
 
     def on_plan(plan) -> None:

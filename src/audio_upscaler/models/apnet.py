@@ -14,6 +14,10 @@ the cutoff copied upwards with coherent phase (``blocks.copy_up_bins``, the idea
 replication), so training starts from an SBR-like extension and learns the envelope and fine
 structure corrections; ``prior="none"`` uses the input spectrum itself.
 
+The spectra are handled as (real, imag) pairs (:class:`~.blocks.RealSTFT`/``RealISTFT``, which
+use ``torch.stft``/``istft`` in eager mode and DFT-basis convolutions for ONNX export), so the
+whole model exports to ONNX and traces to TorchScript.
+
 Geometry: frames sit on a ``hop`` grid anchored at the input start, so chunks whose starts
 differ by multiples of ``hop`` and carry :meth:`~APNet.context_samples` of context on each side
 reproduce a long call exactly. Within ``n_fft / 2`` of the very ends of one call the inverse STFT
@@ -30,7 +34,7 @@ from torch import nn
 
 from ..errors import UpscalerError
 from .base import UpscalerModel
-from .blocks import ISTFT, STFT, ChannelLayerNorm, ConvNeXt1d, CutoffEmbedding, FiLM, copy_up_bins
+from .blocks import ChannelLayerNorm, ConvNeXt1d, CutoffEmbedding, FiLM, RealISTFT, RealSTFT, copy_up_bins
 from .registry import register
 
 LOG_AMP_FLOOR = 1e-5
@@ -59,7 +63,7 @@ class APNet(UpscalerModel):
     config_class = APNetConfig
     description = "frame-domain amplitude/phase ConvNeXt (fast, non-causal, bounded context)"
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline
-    supports_onnx = False  # torch.stft/istft export is not wired up yet
+    supports_onnx = True  # real-valued STFT pair; blocks.conv_stft swaps in DFT convolutions for export
     # The shared tests train from scratch (a 5x loss drop); test_apnet.py covers the copy prior.
     tiny_config = dict(n_fft=256, hop=64, dim=32, n_blocks=2, cond_dim=16, prior="none")
     tune_space = {"dim": [64, 128, 192, 256], "n_blocks": {"low": 3, "high": 8}, "kernel_size": [5, 7, 9]}
@@ -70,8 +74,8 @@ class APNet(UpscalerModel):
         if c.prior not in ("copy", "none"):
             raise UpscalerError(f"apnet prior must be 'copy' or 'none', got {c.prior!r}")
         bins = c.n_fft // 2 + 1
-        self.stft = STFT(c.n_fft, c.hop)
-        self.istft = ISTFT(c.n_fft, c.hop)
+        self.stft = RealSTFT(c.n_fft, c.hop)
+        self.istft = RealISTFT(c.n_fft, c.hop)
         self.cutoff_embed = CutoffEmbedding(c.cond_dim, nyquist_hz=c.sample_rate / 2)
         self.embed = nn.Conv1d(3 * bins, c.dim, 1)
         self.embed_film = FiLM(c.cond_dim, c.dim)
@@ -107,16 +111,16 @@ class APNet(UpscalerModel):
         cutoff = torch.as_tensor(cutoff_hz, dtype=torch.float32, device=x.device).reshape(-1).expand(b)
         cond = self.cutoff_embed(cutoff.repeat_interleave(ch))
 
-        spec = self.stft(flat)  # [N, bins, frames]
-        mag = spec.abs()
-        log_amp = mag.clamp_min(LOG_AMP_FLOOR).log()
-        phasor = spec / mag.clamp_min(LOG_AMP_FLOOR)
+        re, im = self.stft(flat)  # [N, bins, frames] each
+        mag = (re.square() + im.square()).clamp_min(LOG_AMP_FLOOR**2).sqrt()  # |X| floored, finite gradient
+        log_amp = mag.log()
+        phase_re, phase_im = re / mag, im / mag
         if self.config.prior == "copy":  # start from the band below the cutoff copied upwards
             c = self.config
             source = copy_up_bins(cutoff.repeat_interleave(ch), c.n_fft, c.hop, c.sample_rate)[:, :, None]
-            log_amp = log_amp.gather(1, source.expand_as(log_amp))
-            phasor = phasor.gather(1, source.expand_as(phasor))
-        feats = torch.cat([log_amp, phasor.real, phasor.imag], dim=1)
+            source = source.expand_as(log_amp)
+            log_amp, phase_re, phase_im = log_amp.gather(1, source), phase_re.gather(1, source), phase_im.gather(1, source)
+        feats = torch.cat([log_amp, phase_re, phase_im], dim=1)
 
         h = self.embed_film(self.embed(feats), cond)
         for block in self.blocks:
@@ -124,8 +128,8 @@ class APNet(UpscalerModel):
         h = self.norm(h)
 
         out_log_amp = (log_amp + self.amp_head(h)).clamp(max=LOG_AMP_MAX)
-        re, im = self.phase_head(h).chunk(2, dim=1)
-        re, im = phasor.real + re, phasor.imag + im
-        unit = torch.complex(re, im) / (re.square() + im.square() + 1e-9).sqrt()
-        y = self.istft(out_log_amp.exp() * unit, length=n)
+        d_re, d_im = self.phase_head(h).chunk(2, dim=1)
+        re, im = phase_re + d_re, phase_im + d_im
+        scale = out_log_amp.exp() / (re.square() + im.square() + 1e-9).sqrt()  # amplitude / |phasor|
+        y = self.istft(re * scale, im * scale, length=n)
         return y[:, :t].reshape(b, ch, t)

@@ -2,12 +2,16 @@
 
 Every block maps ``[batch, channels, frames_or_samples]`` tensors; conditioning vectors are
 ``[batch, cond_dim]``. The STFT helpers are modules with explicit ``n_fft``/``hop`` and a
-:meth:`STFT.valid_length` padding rule.
+:meth:`STFT.valid_length` padding rule; :class:`RealSTFT`/:class:`RealISTFT` are the same
+transforms on (real, imag) pairs, which switch to DFT-basis convolutions for ONNX export
+(:func:`conv_stft`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -214,6 +218,99 @@ class ISTFT(nn.Module):
 
     def forward(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=length)
+
+
+def dft_basis(like: torch.Tensor, n_fft: int, inverse: bool) -> torch.Tensor:
+    """Windowed real-DFT basis ``[2 * bins, 1, n_fft]`` (cosine rows, then sine rows), float32 on
+    ``like``'s device, periodic Hann window.
+
+    Forward: ``re_k = sum_n w[n] x[n] cos(2 pi k n / N)``, ``im_k = -sum_n w[n] x[n] sin(...)``
+    (``torch.stft``'s convention). Inverse: the one-sided ``irfft`` (DC and Nyquist counted once,
+    their imaginary parts ignored) followed by the synthesis window, as in ``torch.istft``.
+    Computed in float64 from exact integer angle indices ``k * n mod N``. The indices are built
+    from ``like`` (the input) on purpose: a tracer then records these few operations instead of
+    storing ``2 * bins * n_fft`` floats in an exported graph (onnxruntime folds them at load).
+    """
+    index = like.new_ones(n_fft, dtype=torch.float64).cumsum(0) - 1.0  # 0 .. n_fft - 1, exact
+    k, n = index[: n_fft // 2 + 1, None], index[None, :]
+    m = torch.remainder(k * n, n_fft)  # integers below 2**53: exact, so cos/sin see small angles
+    angle = m * (2.0 * math.pi / n_fft)
+    inner = (torch.remainder(2.0 * m, n_fft) != 0).double()  # 0 at angles 0 and pi, where the sine is exactly 0
+    cos, sin = angle.cos(), -angle.sin() * inner
+    if inverse:
+        once = (torch.remainder(2.0 * k, n_fft) == 0).double()  # DC and Nyquist count once, the rest twice
+        weight = (2.0 - once) / n_fft
+        cos, sin = cos * weight, sin * weight
+    window = 0.5 - 0.5 * (n * (2.0 * math.pi / n_fft)).cos()
+    return (torch.cat([cos, sin]) * window)[:, None, :].float()
+
+
+class RealSTFT(nn.Module):
+    """:class:`STFT` on real tensors: ``[N, T] -> (real, imag)``, each ``[N, n_fft // 2 + 1, T // hop + 1]``.
+
+    Computed with ``torch.stft`` (fast), or, while :attr:`conv` is set (see :func:`conv_stft`),
+    as a strided convolution with the windowed DFT basis: same frames and values to float32
+    rounding, but traceable and exportable to ONNX (no complex numbers, no FFT operator). The
+    basis (:func:`dft_basis`) is computed on the fly, so checkpoints do not change.
+    """
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        self.fft = STFT(n_fft, hop)
+        self.n_fft, self.hop = self.fft.n_fft, self.fft.hop
+        self.conv = False
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [N, T]`` -> ``(real, imag)`` ``[N, bins, frames]``."""
+        if not self.conv:
+            spec = self.fft(x)
+            return spec.real, spec.imag
+        half = self.n_fft // 2
+        basis = dft_basis(x, self.n_fft, inverse=False)
+        spec = F.conv1d(F.pad(x[:, None], (half, half)), basis, stride=self.hop)
+        return spec[:, : self.n_fft // 2 + 1], spec[:, self.n_fft // 2 + 1 :]
+
+
+class RealISTFT(nn.Module):
+    """:class:`ISTFT` from real tensors: ``(real, imag)`` ``[N, bins, frames]`` -> ``[N, length]``,
+    ``length <= (frames - 1) * hop``.
+
+    Computed with ``torch.istft``, or, while :attr:`conv` is set, as a transposed convolution
+    (overlap-add) with the inverse windowed DFT basis divided by the overlap-added squared
+    window: the same samples to float32 rounding, and exportable to ONNX.
+    """
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        self.fft = ISTFT(n_fft, hop)
+        self.n_fft, self.hop = self.fft.n_fft, self.fft.hop
+        self.conv = False
+        self.register_buffer("window_sq", torch.hann_window(self.n_fft).square()[None, None], persistent=False)
+
+    def forward(self, real: torch.Tensor, imag: torch.Tensor, length: int) -> torch.Tensor:
+        """``real, imag [N, bins, frames]`` -> ``[N, length]`` samples."""
+        if not self.conv:
+            return self.fft(torch.complex(real, imag), length)
+        basis = dft_basis(real, self.n_fft, inverse=True)
+        frames = F.conv_transpose1d(torch.cat([real, imag], dim=1), basis, stride=self.hop)
+        envelope = F.conv_transpose1d(torch.ones_like(real[:1, :1]), self.window_sq, stride=self.hop)
+        start = self.n_fft // 2  # crop before dividing: the envelope is zero at the very ends
+        return frames[:, 0, start : start + length] / envelope[:, 0, start : start + length]
+
+
+@contextmanager
+def conv_stft(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, every :class:`RealSTFT`/:class:`RealISTFT` in ``model`` uses its DFT
+    convolution (for tracing and ONNX export); the previous setting is restored afterwards."""
+    modules = [m for m in model.modules() if isinstance(m, (RealSTFT, RealISTFT))]
+    previous = [m.conv for m in modules]
+    for m in modules:
+        m.conv = True
+    try:
+        yield model
+    finally:
+        for m, conv in zip(modules, previous):
+            m.conv = conv
 
 
 class ISTFTHead(nn.Module):

@@ -1,0 +1,73 @@
+"""The manifest of an export folder (``export.json``): what the runtime needs besides the graph.
+
+An exported graph takes ``audio [B, C, T]`` float32 with ``T`` a multiple of ``alignment`` (the
+runtime zero-pads the end and crops, as the eager ``forward`` does) and ``cutoff_hz [B]``, and
+returns the full-band ``[B, C, T]`` at ``sample_rate``. ``context_samples``/``latency_samples`` are
+the model's chunking geometry at that rate. Torch-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UpscalerError
+
+MANIFEST_FILE = "export.json"
+ONNX_FILE = "model.onnx"
+TORCHSCRIPT_FILE = "model.pt"
+#: Names of the graph's inputs and output.
+INPUTS = ("audio", "cutoff_hz")
+OUTPUT = "upscaled"
+FORMATS = ("onnx", "torchscript")
+
+
+@dataclass
+class ExportManifest:
+    """Everything an export folder's runtime needs; ``report`` holds the export-time checks."""
+
+    family: str
+    format: str  # onnx | torchscript
+    file: str  # the model file inside the folder
+    sample_rate: int  # native rate in Hz (0 = any rate)
+    alignment: int  # input lengths must be multiples of this (samples)
+    context_samples: int  # context each side for exact chunked output (samples)
+    latency_samples: int  # look-ahead a streaming caller waits for (samples)
+    config: dict = field(default_factory=dict)  # the model's constructor config
+    opset: int | None = None
+    quantization: str | None = None  # None | "int8-dynamic" | "int8-static"
+    float_nodes: list = field(default_factory=list)  # ONNX nodes int8 quantization must leave in float
+    report: dict = field(default_factory=dict)
+
+
+def write_manifest(folder: str | Path, manifest: ExportManifest) -> Path:
+    path = Path(folder) / MANIFEST_FILE
+    path.write_text(json.dumps(dataclasses.asdict(manifest), indent=2) + "\n")
+    return path
+
+
+def read_manifest(folder: str | Path) -> ExportManifest:
+    """The manifest of export folder ``folder``; ``UpscalerError`` if it is missing or broken."""
+    path = Path(folder) / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text())
+        manifest = ExportManifest(**data)
+    except FileNotFoundError:
+        raise UpscalerError(f"{folder} is not an export folder (no {MANIFEST_FILE}); run 'audio-upscaler export'") from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise UpscalerError(f"cannot read {path}: {exc}") from exc
+    if manifest.format not in FORMATS or not (Path(folder) / manifest.file).is_file():
+        raise UpscalerError(f"{path} names no usable model file ({manifest.format}: {manifest.file})")
+    return manifest
+
+
+def pad_to_grid(x: np.ndarray, alignment: int) -> np.ndarray:
+    """``x [B, C, T]`` zero-padded at the end to a multiple of ``alignment`` samples (float32)."""
+    x = np.asarray(x, dtype=np.float32)
+    t = x.shape[-1]
+    n = -(-t // alignment) * alignment
+    return np.pad(x, ((0, 0), (0, 0), (0, n - t))) if n != t else np.ascontiguousarray(x)

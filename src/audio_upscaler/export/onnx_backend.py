@@ -1,0 +1,151 @@
+"""Run an exported ONNX model with onnxruntime and numpy only: this module never imports torch.
+
+:class:`OnnxModel` behaves like the eager model (``[B, C, T]`` in and out, any ``T``: the end is
+zero-padded to the alignment grid and the output cropped). :class:`OnnxExtender` is the pipeline's
+band extender for it (``Upscaler(..., backend="onnxruntime")``), with the same rate adaptation as
+:class:`audio_upscaler.models.base.ModelExtender`: chunks are resampled to the model's native
+rate with soxr when the pipeline runs at another rate.
+
+Installed exports live in ``<models folder>/<name>/onnx/`` (what ``audio-upscaler export NAME
+--format onnx`` writes by default); any export folder or ``.onnx`` file inside one also works as a
+model name.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UpscalerError
+from .manifest import INPUTS, MANIFEST_FILE, OUTPUT, ExportManifest, pad_to_grid, read_manifest
+
+#: Sub-folder of an installed model that holds its ONNX export.
+ONNX_SUBDIR = "onnx"
+#: Extra context (seconds) covering the resampler's edge transients (as ``ModelExtender``).
+RESAMPLE_MARGIN_S = 0.02
+
+
+class OnnxModel:
+    """An ONNX export: ``model(x [B, C, T] float32, cutoff_hz [B] Hz) -> [B, C, T]`` at its native rate.
+
+    Args:
+        folder: export folder (``export.json`` + the ``.onnx`` file).
+        threads: onnxruntime intra-op threads (default: its own choice).
+    """
+
+    def __init__(self, folder: str | Path, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UpscalerError("the onnxruntime backend needs onnxruntime: pip install 'audio-upscaler[export]'") from None
+        self.folder = Path(folder)
+        self.manifest: ExportManifest = read_manifest(self.folder)
+        if self.manifest.format != "onnx":
+            raise UpscalerError(f"{self.folder} holds a {self.manifest.format} export, not ONNX")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only (not the optimizer's notes about unused constants)
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        path = str(self.folder / self.manifest.file)
+        try:
+            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+            raise UpscalerError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}") from exc
+
+    @property
+    def sample_rate(self) -> int:
+        return self.manifest.sample_rate
+
+    def __call__(self, x: np.ndarray, cutoff_hz) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3:
+            raise ValueError(f"expected audio [batch, channels, time], got shape {x.shape}")
+        b, _, t = x.shape
+        if t == 0:
+            return x.copy()
+        padded = pad_to_grid(x, self.manifest.alignment)
+        cutoff = np.ascontiguousarray(np.broadcast_to(np.asarray(cutoff_hz, np.float32).reshape(-1), (b,)))
+        (y,) = self.session.run([OUTPUT], {INPUTS[0]: padded, INPUTS[1]: cutoff})
+        return y[..., :t]
+
+
+class OnnxExtender:
+    """Pipeline band extender running an :class:`OnnxModel` (numpy ``[C, T]`` in and out)."""
+
+    def __init__(self, model: OnnxModel, name: str):
+        self.model = model
+        self.name = name
+
+    def _native(self, sample_rate: int) -> int:
+        return self.model.sample_rate or int(sample_rate)
+
+    def _at_rate(self, samples: int, sample_rate: int) -> int:
+        """Model-rate samples -> samples at ``sample_rate`` (plus the resampling margin)."""
+        native = self._native(sample_rate)
+        if native == sample_rate:
+            return samples
+        return math.ceil(samples * sample_rate / native) + math.ceil(RESAMPLE_MARGIN_S * sample_rate)
+
+    def context_samples(self, sample_rate: int) -> int:
+        return self._at_rate(self.model.manifest.context_samples, sample_rate)
+
+    def lookahead_samples(self, sample_rate: int) -> int:
+        """Future input (samples at ``sample_rate``) an output sample depends on."""
+        return self._at_rate(self.model.manifest.latency_samples, sample_rate)
+
+    def alignment(self, sample_rate: int) -> int:
+        """Smallest step at ``sample_rate`` that is a whole number of model alignment steps."""
+        step = self.model.manifest.alignment * int(sample_rate)
+        return step // math.gcd(step, self._native(sample_rate))
+
+    def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+        """``base [C, T]`` float32 at ``sample_rate`` -> full-band ``[C, T]`` float32."""
+        from ..dsp.resample import resample
+
+        native = self._native(sample_rate)
+        x = base if native == sample_rate else resample(base, sample_rate, native)
+        y = self.model(x[None], min(float(cutoff_hz), native / 2))[0]
+        if native != sample_rate:
+            y = resample(y, native, sample_rate)
+            y = y[:, : base.shape[1]] if y.shape[1] >= base.shape[1] else np.pad(y, ((0, 0), (0, base.shape[1] - y.shape[1])))
+        return y.astype(np.float32, copy=False)
+
+
+def _installed() -> dict[str, Path]:
+    from ..models.registry import search_dirs
+
+    found: dict[str, Path] = {}
+    for root in search_dirs():
+        if root.is_dir():
+            for folder in sorted(root.iterdir()):
+                export = folder / ONNX_SUBDIR
+                if folder.name not in found and (export / MANIFEST_FILE).is_file():
+                    found[folder.name] = export
+    return found
+
+
+def available_models() -> list[str]:
+    """Names of the installed models that have an ONNX export."""
+    return sorted(_installed())
+
+
+def find_export(name: str) -> Path:
+    """The ONNX export folder for ``name``: an export folder, a ``.onnx`` file in one, or an installed name."""
+    path = Path(name).expanduser()
+    if path.suffix == ".onnx" and path.is_file():
+        path = path.parent
+    if path.is_dir() and (path / MANIFEST_FILE).is_file():
+        return path
+    installed = _installed()
+    if name not in installed:
+        choices = ", ".join(["sbr", "none", *installed]) if installed else "sbr, none (no ONNX export installed)"
+        raise UpscalerError(f"no ONNX export named '{name}' (choose: {choices}; create one with 'audio-upscaler export')")
+    return installed[name]
+
+
+def load_extender(name: str, threads: int | None = None) -> OnnxExtender:
+    """The ONNX export ``name`` (see :func:`find_export`) as a pipeline band extender."""
+    return OnnxExtender(OnnxModel(find_export(name), threads), name)

@@ -1,0 +1,259 @@
+"""Export: the DFT-convolution STFT pair, ONNX and TorchScript round trips for every family that
+supports them (the others fail for the stated reasons), int8 quantization, pruning, the
+onnxruntime backend of the pipeline (without torch) and ``audio-upscaler export``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from audio_upscaler.audio import Audio
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.export.common import check_clips, eager_runner, export_reference, mean_lsd, run_clips
+from audio_upscaler.export.job import TOLERANCE, export_model
+from audio_upscaler.export.manifest import read_manifest
+from audio_upscaler.export.prune import compressed_bytes, distillation, prunable_weights, prune_model, sparsity_of
+from audio_upscaler.io import write_audio
+from audio_upscaler.models import registry
+from audio_upscaler.models.blocks import ISTFT, STFT, RealISTFT, RealSTFT, conv_stft
+from audio_upscaler.pipeline import Upscaler
+
+pytest.importorskip("onnxruntime", reason="the export tests need the [export] extra (onnx, onnxruntime)")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+FAMILIES = registry.families()
+ONNX = [f for f in FAMILIES if registry.get_class(f).supports_onnx]
+#: Families that do not trace to TorchScript, and why (the README table says the same).
+NO_TORCHSCRIPT = {"wavelet": "its wavelet filters' padding is computed from the input length in Python, "
+                             "so a trace freezes one length"}
+TORCHSCRIPT = [f for f in FAMILIES if f not in NO_TORCHSCRIPT]
+
+
+def tiny_model(family: str, **overrides):
+    """The family's tiny model with every zero-initialized tensor randomized (mildly, so the
+    output stays at audio level and the absolute tolerance means what it says)."""
+    torch.manual_seed(0)
+    model = registry.build(family, **{**registry.get_class(family).tiny_config, **overrides}).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(std=0.05)
+    return model
+
+
+def short_clips(rate: int):
+    """Check clips of 0.3 s (a stereo one too) at lengths off the alignment grid."""
+    clips = check_clips(rate, seconds=0.3, cutoffs_hz=(5000.0, 9000.0))
+    clips[1].degraded = np.stack([clips[1].degraded[0, :-37], 0.5 * clips[1].degraded[0, 37:]])
+    return clips
+
+
+# ---------------------------------------------------------------------- STFT pair
+
+
+@pytest.mark.parametrize("n_fft, hop", [(256, 64), (1024, 256)])
+def test_conv_stft_pair_matches_torch_stft_istft(n_fft, hop):
+    x = 0.5 * torch.randn(3, hop * 40, generator=torch.Generator().manual_seed(0))
+    stft, real = STFT(n_fft, hop), RealSTFT(n_fft, hop)
+    spec = stft(x)
+    with conv_stft(real):
+        re, im = real(x)
+    scale = spec.abs().max()
+    assert torch.allclose(re, spec.real, atol=2e-6 * scale) and torch.allclose(im, spec.imag, atol=2e-6 * scale)
+    assert real.conv is False  # restored after the block
+
+    noise = torch.randn_like(spec)  # also spectra that no signal has
+    inverse = RealISTFT(n_fft, hop)
+    with conv_stft(inverse):
+        for s in (spec, noise):
+            y = inverse(s.real, s.imag, x.shape[1])
+            assert torch.allclose(y, ISTFT(n_fft, hop)(s, x.shape[1]), atol=1e-5)
+    assert torch.equal(torch.stack(real(x)), torch.stack([spec.real, spec.imag]))  # fft path: the same op
+
+
+def test_apnet_is_the_same_model_with_either_stft():
+    model = tiny_model("apnet", prior="copy")
+    x = 0.3 * torch.randn(2, 1, 4000, generator=torch.Generator().manual_seed(1))
+    cutoff = torch.tensor([5000.0, 11000.0])
+    with torch.no_grad():
+        fft = model(x, cutoff)
+        with conv_stft(model):
+            conv = model(x, cutoff)
+    assert (fft - x).abs().max() > 0.05  # not the identity
+    assert (fft - conv).abs().max() < 1e-5 * max(1.0, float(fft.abs().max()))
+
+
+# ---------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("family", ONNX)
+def test_onnx_round_trip(family, tmp_path):
+    from audio_upscaler.export.onnx import export_onnx
+    from audio_upscaler.export.onnx_backend import OnnxModel
+
+    model = tiny_model(family, **({"prior": "copy"} if family == "apnet" else {}))  # apnet's default prior
+    export_onnx(model, tmp_path)
+    clips = short_clips(model.sample_rate)
+    exported = OnnxModel(tmp_path)
+    reference = export_reference(model)  # eager, with the STFTs computed as the graph does
+    errors = [np.abs(a - b).max() for a, b in zip(run_clips(exported, clips), run_clips(reference, clips))]
+    assert max(errors) < TOLERANCE, errors
+    x = np.stack([clips[0].degraded, 0.5 * clips[0].degraded])  # batch of 2, dynamic axis
+    cutoffs = np.array([5000.0, 9000.0])
+    assert np.abs(exported(x, cutoffs) - reference(x, cutoffs)).max() < TOLERANCE
+
+
+def test_families_without_onnx_support_refuse_clearly(tmp_path):
+    from audio_upscaler.export.onnx import export_onnx
+
+    for family in sorted(set(FAMILIES) - set(ONNX)):
+        with pytest.raises(UpscalerError, match="does not support ONNX"):
+            export_onnx(tiny_model(family), tmp_path / family)
+
+
+@pytest.mark.parametrize("family", TORCHSCRIPT)
+def test_torchscript_round_trip(family, tmp_path):
+    report = export_model(tiny_model(family), tmp_path, fmt="torchscript", speed_seconds=0)
+    assert report["max_abs_error"] < TOLERANCE
+    assert read_manifest(tmp_path).format == "torchscript"
+
+
+@pytest.mark.parametrize("family", sorted(NO_TORCHSCRIPT))
+def test_families_without_torchscript_fail_the_check(family, tmp_path):
+    """If this starts passing, the family traces now: move it out of NO_TORCHSCRIPT and the README."""
+    with pytest.raises(UpscalerError, match="differs from the PyTorch model"):
+        export_model(tiny_model(family), tmp_path, fmt="torchscript", speed_seconds=0)
+
+
+# ---------------------------------------------------------------------- int8 and pruning
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_int8_is_smaller_and_close_to_fp32(mode, tmp_path):
+    # wider than tiny: in a tiny model the graph itself, not the weights, is most of the file
+    report = export_model(tiny_model("edge", base_channels=32, max_channels=128), tmp_path, quantize=mode, speed_seconds=0.5)
+    q = report["int8"]
+    assert q["bytes_int8"] < 0.7 * q["bytes_fp32"]
+    assert q["max_abs_error_vs_fp32"] < 0.05  # int8 noise, not a different model
+    assert abs(q["lsd_int8"] - q["lsd_fp32"]) < 0.5
+    assert set(report["x_real_time"]) == {"eager", "onnx", f"onnx-int8-{mode}"}
+    assert read_manifest(tmp_path).quantization == f"int8-{mode}"
+
+
+def test_static_int8_keeps_the_stft_in_float(tmp_path):
+    import onnx
+
+    report = export_model(tiny_model("apnet"), tmp_path, quantize="static", speed_seconds=0)
+    graph = onnx.load(str(tmp_path / "model.onnx")).graph
+    convs = {n.name: n.input[1] for n in graph.node if n.op_type in ("Conv", "ConvTranspose")}
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    assert convs["/stft/Conv"] not in dequantized and convs["/istft/ConvTranspose"] not in dequantized
+    assert any(w in dequantized for w in convs.values())  # while the network's convs are int8
+    assert report["int8"]["max_abs_error_vs_fp32"] < 0.05
+
+
+def test_magnitude_and_random_pruning():
+    model = tiny_model("edge")
+    dense = compressed_bytes(model)
+    weights = torch.cat([m.weight.detach().abs().flatten() for m, _ in prunable_weights(model)])
+    threshold = weights.kthvalue(weights.numel() // 2).values
+    prune_model(model, 0.5, "magnitude")
+    assert sparsity_of(model) == pytest.approx(0.5, abs=1e-3)
+    kept = torch.cat([m.weight.detach().abs().flatten() for m, _ in prunable_weights(model)])
+    assert kept[kept > 0].min() >= threshold  # the smallest weights went
+    assert compressed_bytes(model) < 0.8 * dense
+
+    rand = prune_model(tiny_model("edge"), 0.5, "random")
+    assert sparsity_of(rand) == pytest.approx(0.5, abs=1e-3)
+    zeros = torch.cat([(m.weight == 0).flatten() for m, _ in prunable_weights(rand)])
+    original = torch.cat([m.weight.detach().abs().flatten() for m, _ in prunable_weights(tiny_model("edge"))])
+    assert original[zeros].max() > threshold  # random: large weights were removed too
+
+
+def test_fine_tune_after_pruning_keeps_zeros_and_recovers():
+    teacher = tiny_model("edge")
+    clips = short_clips(teacher.sample_rate)
+    target = run_clips(eager_runner(teacher), clips)
+
+    def lsd_to_teacher(model) -> float:
+        return mean_lsd(run_clips(eager_runner(model), clips), target, teacher.sample_rate)
+
+    plain = prune_model(tiny_model("edge"), 0.6, "random")
+    tuned = prune_model(tiny_model("edge"), 0.6, "random", fine_tune=distillation(teacher, clips, steps=30))
+    assert sparsity_of(tuned) == pytest.approx(0.6, abs=1e-3)  # the masks held during the fine-tune
+    assert lsd_to_teacher(tuned) < 0.7 * lsd_to_teacher(plain)
+
+
+def test_pruned_export_reports_size_speed_and_quality(tmp_path):
+    report = export_model(tiny_model("waveunet"), tmp_path, sparsity=0.5, speed_seconds=0.3)
+    p = report["pruning"]
+    assert p["sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert p["compressed_bytes_after"] < p["compressed_bytes_before"]
+    assert p["lsd_vs_unpruned"] > 0 and p["x_real_time_after"] > 0
+    assert report["max_abs_error"] < TOLERANCE  # the export matches the pruned model
+
+
+# ---------------------------------------------------------------------- the onnxruntime backend
+
+
+@pytest.fixture(scope="module")
+def onnx_model_dir(tmp_path_factory):
+    """``<models>/tiny/`` with PyTorch weights and their ONNX export in ``tiny/onnx/``."""
+    from audio_upscaler.export.onnx import export_onnx
+
+    root = tmp_path_factory.mktemp("models")
+    model = tiny_model("edge")
+    model.save(root / "tiny")
+    export_onnx(model, root / "tiny" / "onnx")
+    return root
+
+
+def test_pipeline_onnxruntime_backend_equals_torch(onnx_model_dir, monkeypatch):
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(onnx_model_dir))
+    x = check_clips(16_000, seconds=0.5, cutoffs_hz=(6000.0,))[0].degraded
+    audio = Audio(np.concatenate([x, x[:, ::-1]]), 16_000)
+    outputs = [Upscaler("tiny", 44_100, cutoff_hz=6000, backend=b).upscale(audio).samples for b in ("torch", "onnxruntime")]
+    assert np.abs(outputs[0] - outputs[1]).max() < TOLERANCE
+    with pytest.raises(UpscalerError, match="no ONNX export named"):
+        Upscaler("missing", 48_000, backend="onnxruntime")
+
+
+def test_streaming_runs_an_onnx_export(onnx_model_dir):
+    from audio_upscaler.export.onnx_backend import load_extender
+    from audio_upscaler.models.base import UpscalerModel
+    from audio_upscaler.streaming import StreamingUpscaler
+
+    x = check_clips(16_000, seconds=0.4, cutoffs_hz=(6000.0,))[0].degraded
+    runs = []
+    for model in (UpscalerModel.load(onnx_model_dir / "tiny"), load_extender(str(onnx_model_dir / "tiny" / "onnx"))):
+        streamer = StreamingUpscaler(model, 16_000, 48_000, 320, cutoff_hz=6000)
+        blocks = [streamer.feed(x[:, i : i + 320]) for i in range(0, x.shape[1], 320)]
+        runs.append(np.concatenate([*blocks, streamer.flush()], axis=1))
+    assert runs[0].shape == runs[1].shape
+    assert np.abs(runs[0] - runs[1]).max() < TOLERANCE
+
+
+def test_cli_export_then_upscale_without_torch(onnx_model_dir, tmp_path):
+    from audio_upscaler.cli import main
+
+    out = tmp_path / "export"
+    assert main(["export", str(onnx_model_dir / "tiny"), "--quantize", "int8-static", "--no-speed", "-o", str(out), "--json"]) == 0
+    report = read_manifest(out).report
+    assert report["max_abs_error"] < TOLERANCE  # checked on the fp32 graph before quantizing
+    assert read_manifest(out).quantization == "int8-static" and report["int8"]["max_abs_error_vs_fp32"] < 0.05
+
+    source = tmp_path / "in.wav"
+    write_audio(source, Audio(check_clips(22_050, seconds=0.5, cutoffs_hz=(5000.0,))[0].degraded, 22_050))
+    script = ("import sys; from audio_upscaler.cli import main; "
+              f"rc = main(['upscale', {str(source)!r}, '-o', {str(tmp_path / 'out.wav')!r}, '-m', {str(out)!r}, "
+              "'--backend', 'onnxruntime', '-q']); "
+              "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    from audio_upscaler.io import probe
+
+    assert probe(tmp_path / "out.wav").sample_rate == 48_000

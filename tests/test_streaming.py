@@ -1,0 +1,243 @@
+"""StreamingUpscaler: after its reported latency the stream equals the offline pipeline's output,
+for every model family that claims streaming support, at block sizes from 64 to 8192 samples;
+plus the ``audio-upscaler stream`` command over pipes."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+import torch
+
+from audio_upscaler.audio import Audio
+from audio_upscaler.dsp.resample import output_length
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.models import registry
+from audio_upscaler.pipeline import Upscaler
+from audio_upscaler.streaming import StreamingUpscaler
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+STREAMING = [f for f in registry.families() if registry.get_class(f).supports_streaming]
+INPUT_RATE = 16_000
+CUTOFF_HZ = 7_000.0
+#: Block sizes (input samples) each family is streamed with; 64 and 8192 are the issue's bounds.
+BLOCKS = (64, 1000, 8192)
+
+
+def test_some_family_claims_streaming():
+    assert STREAMING, "no registered model family claims streaming support"
+
+
+def tiny_model(family: str, **overrides):
+    """The family's tiny model with every zero-initialized tensor randomized (so the output
+    depends on the input everywhere, the band above the cutoff included)."""
+    torch.manual_seed(0)
+    model = registry.build(family, **{**registry.get_class(family).tiny_config, **overrides}).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(std=0.3)
+    return model
+
+
+def signal(seconds: float = 0.3, channels: int = 2) -> np.ndarray:
+    """Band-limited test input at 16 kHz: a tone, a chirp and noise, different per channel."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(seconds * INPUT_RATE)) / INPUT_RATE
+    rows = [0.3 * np.sin(2 * np.pi * (300 + 200 * c) * t) + 0.2 * np.sin(2 * np.pi * (500 + 8000 * t) * t)
+            + 0.05 * rng.standard_normal(t.size) for c in range(channels)]
+    return np.asarray(rows, np.float32)
+
+
+def stream(streamer: StreamingUpscaler, x: np.ndarray, sizes) -> tuple[np.ndarray, list[int]]:
+    """Feed ``x`` in blocks of the given sizes (cycled); returns the whole output and the output
+    length of every feed."""
+    outs, i, k = [], 0, 0
+    while i < x.shape[1]:
+        n = sizes[k % len(sizes)]
+        outs.append(streamer.feed(x[:, i : i + n]))
+        i, k = i + n, k + 1
+    lengths = [o.shape[1] for o in outs]
+    outs.append(streamer.flush())
+    return np.concatenate(outs, axis=1), lengths
+
+
+def error_db(estimate: np.ndarray, reference: np.ndarray) -> float:
+    return 20 * np.log10(np.linalg.norm(estimate - reference) / np.linalg.norm(reference) + 1e-30)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """An ``AUDIO_UPSCALER_MODELS`` folder holding each streaming family's tiny model, so the
+    offline pipeline loads the same weights by name."""
+    folder = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIO_UPSCALER_MODELS", str(folder))
+        for family in STREAMING:
+            tiny_model(family).save(folder / family)
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def x() -> np.ndarray:
+    return signal()
+
+
+def offline(name: str, x: np.ndarray, target_rate: int, **options) -> np.ndarray:
+    up = Upscaler(name, target_rate, cutoff_hz=CUTOFF_HZ, **options)
+    return up.upscale(Audio(x, INPUT_RATE)).samples
+
+
+@pytest.mark.parametrize("family", STREAMING)
+def test_stream_equals_offline_after_the_latency(family, models_dir, x):
+    model = registry.load_model(family)
+    rate = model.sample_rate or 48_000
+    reference = offline(family, x, rate)
+    n_out = output_length(x.shape[1], INPUT_RATE, rate)
+    for block in BLOCKS:
+        streamer = StreamingUpscaler(model, INPUT_RATE, rate, block, channels=2, cutoff_hz=CUTOFF_HZ)
+        y, lengths = stream(streamer, x, [block])
+        lat = streamer.latency_samples
+        assert y.shape == (2, lat + n_out), (family, block)
+        assert not y[:, :lat].any()  # nothing before the latency
+        assert error_db(y[:, lat:], reference) < -60, (family, block)
+        # every full block is answered with exactly its duration at the output rate
+        full = x.shape[1] // block
+        assert lengths[:full] == [output_length((i + 1) * block, INPUT_RATE, rate) - output_length(i * block, INPUT_RATE, rate)
+                                  for i in range(full)]
+
+
+def test_latency_grows_with_the_block_and_stays_bounded(models_dir):
+    model = registry.load_model(STREAMING[0])
+    rate = model.sample_rate or 48_000
+    lat = {b: StreamingUpscaler(model, INPUT_RATE, rate, b).latency_samples for b in (64, 1024, 8192)}
+    assert lat[64] < lat[1024] < lat[8192]
+    for block, samples in lat.items():
+        s = StreamingUpscaler(model, INPUT_RATE, rate, block)
+        block_out = block * rate // INPUT_RATE
+        # never less than the look-ahead or one block (outputs finish a hop at a time); at most
+        # both plus the resampler's buffering (< 0.1 s at 16 -> 48 kHz, vhq)
+        assert max(s.lookahead, block_out) <= samples <= s.lookahead + s.hop + 0.1 * rate
+
+
+def test_irregular_blocks_keep_the_alignment(models_dir, x):
+    """Blocks of any size give the same samples at the same positions (some just arrive later)."""
+    model = registry.load_model(STREAMING[0])
+    rate = model.sample_rate or 48_000
+    reference = offline(STREAMING[0], x, rate)
+    streamer = StreamingUpscaler(model, INPUT_RATE, rate, 512, channels=2, cutoff_hz=CUTOFF_HZ)
+    y, lengths = stream(streamer, x, [1, 700, 37, 512, 2049, 3])
+    assert y.shape[1] == streamer.latency_samples + reference.shape[1]
+    assert error_db(y[:, streamer.latency_samples :], reference) < -60
+
+
+def test_a_longer_hop_adds_latency_and_stays_exact(models_dir, x):
+    model = registry.load_model(STREAMING[0])
+    rate = model.sample_rate or 48_000
+    reference = offline(STREAMING[0], x, rate)
+    short, long = (StreamingUpscaler(model, INPUT_RATE, rate, 160, channels=2, cutoff_hz=CUTOFF_HZ, hop=hop)
+                   for hop in (None, 4096))
+    assert long.hop >= 4096 > short.hop and long.latency_samples > short.latency_samples
+    y, lengths = stream(long, x, [160])
+    assert set(lengths[:-1]) == {480}  # still one block's duration per call
+    assert error_db(y[:, long.latency_samples :], reference) < -60
+
+
+def test_causal_edge_has_a_short_latency_and_stays_exact(tmp_path, x):
+    causal = tiny_model("edge", causal=True)
+    causal.save(tmp_path / "causal")
+    rate = causal.sample_rate
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIO_UPSCALER_MODELS", str(tmp_path))
+        reference = offline("causal", x, rate)
+    streamer = StreamingUpscaler(causal, INPUT_RATE, rate, 256, channels=2, cutoff_hz=CUTOFF_HZ)
+    symmetric = StreamingUpscaler(tiny_model("edge"), INPUT_RATE, rate, 256, channels=2, cutoff_hz=CUTOFF_HZ)
+    assert streamer.lookahead < streamer.past  # waits only for the fold frame + the merge filter
+    assert streamer.lookahead < symmetric.lookahead
+    y, _ = stream(streamer, x, [256])
+    assert error_db(y[:, streamer.latency_samples :], reference) < -60
+
+
+def test_model_at_another_native_rate_and_sbr(models_dir, x):
+    """A model whose native rate differs from the target (resampled per window) and the
+    non-neural extender stream like the offline pipeline too."""
+    cases = [(tiny_model(STREAMING[0], sample_rate=32_000), "other-rate", 48_000), ("sbr", "sbr", 44_100)]
+    cases[0][0].save(models_dir / "other-rate")
+    for model, name, rate in cases:
+        reference = offline(name, x, rate)
+        streamer = StreamingUpscaler(model, INPUT_RATE, rate, 441, channels=2, cutoff_hz=CUTOFF_HZ)
+        y, _ = stream(streamer, x, [441])
+        assert error_db(y[:, streamer.latency_samples :], reference) < -60, name
+
+
+def test_bad_use_raises():
+    with pytest.raises(UpscalerError):
+        StreamingUpscaler("none", 48_000, 16_000, 256)
+    with pytest.raises(UpscalerError):
+        StreamingUpscaler("none", 16_000, 48_000, 0)
+    streamer = StreamingUpscaler("none", 16_000, 48_000, 256, channels=2, limiter=False)
+    with pytest.raises(UpscalerError):
+        streamer.feed(np.zeros((1, 256), np.float32))
+    streamer.flush()
+    with pytest.raises(UpscalerError):
+        streamer.feed(np.zeros((2, 256), np.float32))
+
+
+# ---------------------------------------------------------------------- the CLI over pipes
+
+
+def run_cli(args: list[str], data: bytes, env_models: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if env_models:
+        env["AUDIO_UPSCALER_MODELS"] = env_models
+    return subprocess.run([sys.executable, "-m", "audio_upscaler", *args], input=data, capture_output=True,
+                          env=env, timeout=120)
+
+
+def test_cli_stream_raw_and_wav(x):
+    """Raw s16 in -> raw out, and WAV in -> WAV out (``--trim``: aligned with the input); both
+    match the library's stream. The non-neural extender keeps the subprocesses free of torch."""
+    rate = 44_100
+    pcm = np.clip(np.round(x.T * 32767), -32768, 32767).astype("<i2")
+    options = ["-m", "sbr", "-r", str(rate), "--cutoff", str(CUTOFF_HZ), "--block", "512"]
+
+    raw = run_cli(["stream", *options, "--input-rate", str(INPUT_RATE), "--channels", "2", "--encoding", "s16"],
+                  pcm.tobytes())
+    assert raw.returncode == 0, raw.stderr.decode()
+    y = np.frombuffer(raw.stdout, "<i2").reshape(-1, 2).T / 32768.0
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(INPUT_RATE)
+        w.writeframes(pcm.tobytes())
+    wav = run_cli(["stream", *options, "--trim"], buf.getvalue())
+    assert wav.returncode == 0, wav.stderr.decode()
+    with wave.open(io.BytesIO(wav.stdout)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (rate, 2, 2)
+        z = np.frombuffer(w.readframes(-1), "<i2").reshape(-1, 2).T / 32768.0
+
+    streamer = StreamingUpscaler("sbr", INPUT_RATE, rate, 512, channels=2, cutoff_hz=CUTOFF_HZ)
+    expected, _ = stream(streamer, (pcm.T / 32768.0).astype(np.float32), [512])
+    lsb = 1 / 32768
+    assert y.shape == expected.shape
+    assert np.max(np.abs(y - expected)) <= 2.5 * lsb  # 16-bit rounding + TPDF dither
+    assert f"latency {streamer.latency_samples}" in wav.stderr.decode()
+    assert z.shape[1] == y.shape[1] - streamer.latency_samples  # --trim: aligned with the input
+    assert np.max(np.abs(z - expected[:, streamer.latency_samples :])) <= 2.5 * lsb
+
+
+def test_cli_stream_errors():
+    no_rate = run_cli(["stream", "-m", "none", "--encoding", "s16"], b"\x00\x00" * 100)
+    assert no_rate.returncode == 2 and b"--input-rate" in no_rate.stderr
+    live = run_cli(["stream", "--live", "-m", "none", "--input-rate", "16000"], b"")
+    assert live.returncode in (0, 2)
+    if live.returncode == 2:  # the normal case on servers and CI: say what is missing, in one line
+        assert b"--live needs" in live.stderr and len(live.stderr.decode().strip().splitlines()) == 1
