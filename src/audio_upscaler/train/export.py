@@ -42,6 +42,9 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrit
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staged), out)
+    out.chmod(0o755)
+    for path in out.iterdir():  # readable by everyone, like any installed package file
+        path.chmod(0o644)
     return out
 
 

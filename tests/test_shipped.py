@@ -1,0 +1,62 @@
+"""The models shipped inside the package: present, verified, small, chosen by auto, and useful."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_upscaler.audio import Audio
+from audio_upscaler.degrade import apply_task
+from audio_upscaler.extenders import choose_extender
+from audio_upscaler.metrics import lsd
+from audio_upscaler.models import registry
+from audio_upscaler.pipeline import Upscaler
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+VALIDATION = Path(__file__).parent / "data" / "validation"
+SHIPPED = sorted(p.name for p in registry.SHIPPED_DIR.iterdir() if p.is_dir()) if registry.SHIPPED_DIR.is_dir() else []
+
+
+def test_default_model_is_shipped_verified_and_small():
+    assert "default" in SHIPPED
+    total = sum(f.stat().st_size for f in registry.SHIPPED_DIR.rglob("*") if f.is_file())
+    assert total < 25e6  # the budget for every shipped model together
+    for name in SHIPPED:
+        registry.verify_shipped(registry.SHIPPED_DIR / name)
+        assert (registry.SHIPPED_DIR / name / "MODEL_CARD.md").is_file()
+        assert registry.model_info(name)["dtype"] == "float16"
+
+
+def test_auto_picks_the_default_model_for_band_limited_input():
+    assert choose_extender("auto", full_band=False, lossy=False)[0] == "default"
+    assert choose_extender("auto", full_band=True, lossy=False)[0] == "none"
+
+
+@pytest.mark.parametrize("clip", ["speech/klettres_it_1.flac", "music/bwv333.flac"])
+def test_default_model_beats_sinc_and_keeps_the_low_band(clip, monkeypatch, tmp_path):
+    """8 kHz -> 48 kHz on a validation clip: far lower LSD than plain resampling, and below the
+    cutoff the output is the resampled input."""
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))  # only shipped models
+    clean, rate = sf.read(VALIDATION / clip, dtype="float32", always_2d=True)
+    clean = clean.T[:, : 6 * rate]
+    if rate != 48_000:
+        from audio_upscaler.dsp.resample import resample
+
+        clean = resample(clean, rate, 48_000)
+    task = apply_task("bwe_8k_48k", clean, 48_000)
+    low = Audio(task.low_rate_input, 8_000)
+    out = Upscaler("default", 48_000, limiter=False).upscale(low).samples[:, : clean.shape[1]]
+    sinc = Upscaler("none", 48_000, limiter=False).upscale(low).samples[:, : clean.shape[1]]
+    ours, base = lsd(clean, out, 48_000, task.cutoff_hz), lsd(clean, sinc, 48_000, task.cutoff_hz)
+    assert ours.lsd < 0.6 * base.lsd
+    assert ours.lsd_hf < 0.6 * base.lsd_hf
+    # the band below the cutoff is kept: the low-band difference to sinc is tiny
+    spec = lambda x: np.abs(np.fft.rfft(x * np.hanning(x.shape[-1])))  # noqa: E731
+    freqs = np.fft.rfftfreq(out.shape[1], 1 / 48_000)
+    keep = freqs < 0.8 * task.cutoff_hz
+    diff = np.sum((spec(out)[:, keep] - spec(sinc)[:, keep]) ** 2) / np.sum(spec(sinc)[:, keep] ** 2)
+    assert 10 * np.log10(diff) < -40
