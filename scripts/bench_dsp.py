@@ -68,9 +68,10 @@ def time_soxr(src: Path, rate: int) -> float:
 def peak_rss_child(src: Path, dst: Path, rate: int, model: str = "sbr") -> tuple[float, float]:
     """Run one upscale in a child process; return (its peak RSS in MiB, seconds)."""
     code = (
-        "import resource, sys; from audio_upscaler.pipeline import Upscaler; "
+        "import sys; from audio_upscaler.pipeline import Upscaler; "
         f"Upscaler({model!r}, {rate}).upscale_file(sys.argv[1], sys.argv[2], overwrite=True); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        # VmHWM is this process's own peak (ru_maxrss would also count the parent's pre-exec peak)
+        "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0])"
     )
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, str(src), str(dst)], check=True, capture_output=True, text=True)
