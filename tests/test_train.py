@@ -257,3 +257,13 @@ def test_every_family_search_space_builds_valid_models(family):
                     node = node.setdefault(part, {})
                 node[field] = value
         registry.build(family, **{k: v for k, v in config.model.items() if k != "family"}, **model_params)
+
+
+def test_clean_validation_task_for_resynthesis_models(audio_folder, tmp_path):
+    """A vocoder trains on clean -> clean pairs and validates on the 'clean' task."""
+    config = from_dict(tiny_config(audio_folder, "vocos", data={"degradation": "none", "validation_tasks": ["clean"]},
+                                   train={"max_steps": 2, "validate_every": 2}))
+    Trainer(config, tmp_path, echo=None, progress=False).fit()
+    first, last = read_log(tmp_path, "validation")
+    assert first["clean/input_lsd"] == 0 and first["clean/lsd"] > 0
+    assert first["clean/lsd_ratio"] is None  # no ratio against a perfect input

@@ -16,7 +16,11 @@ import numpy as np
 import torch
 
 from ..metrics import lsd, snr
+from ..degrade.spec import chain_from_spec
 from .data import DataConfig, PairDataset
+
+#: Validation "task" without degradation: clean in, clean out (vocoders, resynthesis models).
+CLEAN_TASK = "clean"
 
 
 @dataclass
@@ -28,11 +32,13 @@ class ValidationSet:
 
     @classmethod
     def build(cls, source, data: DataConfig, tasks: list[str], examples: int) -> ValidationSet:
-        """Draw ``examples`` fixed examples per task from ``source`` (``data`` sets rate/crop)."""
+        """Draw ``examples`` fixed examples per task from ``source`` (``data`` sets rate/crop);
+        a task is a benchmark task name or ``"clean"`` (no degradation)."""
         fixed = {}
         for task in tasks:
             config = DataConfig(**{**data.__dict__, "length": examples, "split": "auto"})
-            ds = PairDataset(source, config, degradation=task, validation=True)
+            degradation = chain_from_spec("none") if task == CLEAN_TASK else task
+            ds = PairDataset(source, config, degradation=degradation, validation=True)
             items = [ds[i] for i in range(len(ds))]
             fixed[task] = (torch.stack([d for d, _, _ in items]), torch.stack([c for _, c, _ in items]),
                            torch.tensor([c for _, _, c in items], dtype=torch.float32))
@@ -68,7 +74,8 @@ class ValidationSet:
                 for name, value in _speech_scores(ref, est, self.sample_rate).items():
                     speech[name].append(value)
         metrics = {f"{task}/{k}": _finite_mean(v) for k, v in rows.items()}
-        metrics[f"{task}/lsd_ratio"] = metrics[f"{task}/lsd"] / max(metrics[f"{task}/input_lsd"], 1e-9)
+        base = metrics[f"{task}/input_lsd"]  # 0 for the clean task: no ratio there
+        metrics[f"{task}/lsd_ratio"] = metrics[f"{task}/lsd"] / base if base > 1e-6 else math.nan
         metrics.update({f"{task}/{k}": _finite_mean(v) for k, v in speech.items() if v})
         return metrics
 
