@@ -60,3 +60,11 @@ def test_default_model_beats_sinc_and_keeps_the_low_band(clip, monkeypatch, tmp_
     keep = freqs < 0.8 * task.cutoff_hz
     diff = np.sum((spec(out)[:, keep] - spec(sinc)[:, keep]) ** 2) / np.sum(spec(sinc)[:, keep] ** 2)
     assert 10 * np.log10(diff) < -40
+
+
+def test_auto_says_why_a_lossy_input_gets_the_default_model():
+    name, reason = choose_extender("auto", full_band=False, lossy=True)
+    if "restore" in registry.available_models():
+        assert name == "restore"
+    else:
+        assert name == "default" and "restore" in reason

@@ -103,5 +103,7 @@ def choose_extender(requested: str, full_band: bool, lossy: bool, backend: str =
     if lossy and "restore" in neural:
         return "restore", "lossy-codec fingerprint found"
     if "default" in neural:
+        if lossy:
+            return "default", "lossy-codec fingerprint found, but no 'restore' model is installed"
         return "default", "band-limited input"
     return "sbr", "band-limited input (no neural model installed; using band replication)"
