@@ -115,8 +115,10 @@ def test_split_kind_and_bandwidth_filters(corpus):
     assert names(PairDataset(corpus, config(min_bandwidth_hz=1000))) == ["music/a.flac", "speech/s1.flac"]
     with pytest.raises(UpscalerError, match="no usable audio"):
         PairDataset(corpus, config(subset="speech_22k"))
-    with pytest.raises(UpscalerError, match="works at 44100 Hz"):
-        PairDataset(corpus, config(), degradation="mp3_128k")
+    with pytest.raises(UpscalerError, match="works at 44100 Hz"):  # resampling tasks fix their rate
+        PairDataset(corpus, config(), degradation="music_11k_44k")
+    degraded, clean, cutoff = PairDataset(corpus, config(), degradation="mp3_128k", validation=True)[0]
+    assert degraded.shape == clean.shape and 14_000 < cutoff < 23_000  # codec tasks work at 48 kHz too
 
 
 def test_speech_ratio_sets_the_mix(corpus):

@@ -267,3 +267,17 @@ def test_clean_validation_task_for_resynthesis_models(audio_folder, tmp_path):
     first, last = read_log(tmp_path, "validation")
     assert first["clean/input_lsd"] == 0 and first["clean/lsd"] > 0
     assert first["clean/lsd_ratio"] is None  # no ratio against a perfect input
+
+
+def test_init_from_starts_a_run_from_another_runs_weights(audio_folder, tmp_path):
+    first = Trainer(from_dict(tiny_config(audio_folder, train={"max_steps": 2, "validate_every": 2})),
+                    tmp_path / "first", echo=None, progress=False)
+    first.fit()
+    best = UpscalerModel.load(tmp_path / "first" / "best_model")
+    second = Trainer(from_dict(tiny_config(audio_folder, train={"init_from": str(tmp_path / "first")})),
+                     tmp_path / "second", echo=None, progress=False)
+    assert all(torch.equal(v, second.model.state_dict()[k]) for k, v in best.state_dict().items())
+    other = tiny_config(audio_folder, train={"init_from": str(tmp_path / "first")})
+    other["model"]["dim"] = 48
+    with pytest.raises(UpscalerError, match="another configuration"):
+        Trainer(from_dict(other), tmp_path / "third", echo=None, progress=False)

@@ -91,7 +91,9 @@ class OptimSection:
 
 @dataclass
 class TrainSection:
-    """Run length, validation/checkpoint cadence, device and precision."""
+    """Run length, validation/checkpoint cadence, device and precision. ``init_from``: a model
+    folder (or a run folder's ``best_model``) whose weights start a new run (same family and size),
+    e.g. the restoration model starting from the band-extension model."""
 
     max_steps: int = 100_000
     validate_every: int = 1000
@@ -105,6 +107,7 @@ class TrainSection:
     threads: int | None = None
     audio_samples: int = 2
     speech_metrics: bool = False
+    init_from: str | None = None
 
 
 SECTIONS = {"data": DataSection, "loss": LossSection, "optim": OptimSection, "train": TrainSection}

@@ -145,7 +145,7 @@ def task_degrader(task: str, sample_rate: int) -> Degrader:
     spec = TASKS.get(task)
     if spec is None:
         raise UpscalerError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if spec.reference_rate != sample_rate:
+    if spec.reference_rate != sample_rate and spec.input_rate is not None:  # codec tasks work at any rate
         raise UpscalerError(f"task {task} works at {spec.reference_rate} Hz, not {sample_rate} Hz")
 
     def degrade(x: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:

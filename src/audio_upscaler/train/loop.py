@@ -124,13 +124,30 @@ class Trainer:
         self.logger = RunLogger(self.run_dir) if self.rank == 0 else None
         if resume:
             self._restore(load_checkpoint(self.run_dir / "checkpoints" / LATEST))
-        elif self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(config.to_yaml())
+        else:
+            if t.init_from:
+                self._init_weights(Path(t.init_from))
+            if self.rank == 0:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                (self.run_dir / "config.yaml").write_text(config.to_yaml())
         self.train_pairs = self._pairs()
         self.validation = self._validation_set() if self.rank == 0 else None
 
     # ------------------------------------------------------------------ setup
+
+    def _init_weights(self, folder: Path) -> None:
+        """Start from the weights of model folder ``folder`` (a run folder means its best model)."""
+        from ..models.base import UpscalerModel
+
+        if (folder / "best_model").is_dir():
+            folder = folder / "best_model"
+        source = UpscalerModel.load(folder)
+        if source.family != self.model.family or source.config != self.model.config:
+            raise UpscalerError(f"train.init_from {folder}: a '{source.family}' model with another configuration "
+                                f"cannot start this '{self.model.family}' run")
+        self.model.load_state_dict(source.state_dict())
+        if self.ema is not None:
+            self.ema.module.load_state_dict(source.state_dict())
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if not self.distributed:
