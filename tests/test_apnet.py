@@ -8,11 +8,11 @@ import torch
 
 from audio_upscaler.dsp.resample import resample
 from audio_upscaler.errors import UpscalerError
-from audio_upscaler.losses import GeneratorLoss
 from audio_upscaler.models import registry
 from audio_upscaler.models.blocks import STFT, copy_up_bins
 
 from .signals import harmonic_tone
+from .test_models import overfit_losses
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -50,19 +50,7 @@ def test_untrained_copy_prior_fills_the_band_and_keeps_the_low_band():
 
 def test_copy_prior_model_learns_beyond_the_prior():
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    target = harmonic_tone(48_000, 0.15) + 0.01 * rng.standard_normal((1, 7200)).astype(np.float32)
-    low = resample(resample(target, 48_000, 12_000), 12_000, 48_000)
-    x, y, cutoff = torch.from_numpy(low)[None], torch.from_numpy(target)[None], torch.tensor([6000.0])
-    model = registry.build("apnet", **TINY_COPY).train()
-    loss_fn, opt = GeneratorLoss(), torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(80):
-        loss, _ = loss_fn(model(x, cutoff), y, cutoff)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = overfit_losses(registry.build("apnet", **TINY_COPY), 80)
     assert min(losses[-10:]) < 0.5 * losses[0]
 
 

@@ -162,23 +162,29 @@ def test_gradients_reach_every_parameter(family):
     assert not missing
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_tiny_model_overfits_one_clip(family):
+def overfit_losses(model: UpscalerModel, steps: int) -> list[float]:
+    """Generator losses of ``steps`` Adam steps (lr 1e-2) on one 0.15 s clip band-limited at 6 kHz."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     target = harmonic_tone(48_000, 0.15) + 0.01 * rng.standard_normal((1, 7200)).astype(np.float32)
     low = resample(resample(target, 48_000, 12_000), 12_000, 48_000)
     x, y, cutoff = torch.from_numpy(low)[None], torch.from_numpy(target)[None], torch.tensor([6000.0])
-    model = tiny(family).train()
+    model.train()
     loss_fn = GeneratorLoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
-    for _ in range(120):
+    for _ in range(steps):
         loss, _ = loss_fn(model(x, cutoff), y, cutoff)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiny_model_overfits_one_clip(family):
+    losses = overfit_losses(tiny(family), 120)
     assert min(losses[-10:]) < losses[0] / 5
 
 
