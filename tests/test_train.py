@@ -16,7 +16,7 @@ from audio_upscaler.errors import UpscalerError
 from audio_upscaler.models import registry
 from audio_upscaler.models.base import UpscalerModel
 from audio_upscaler.train.checkpoint import load_checkpoint
-from audio_upscaler.train.config import apply_overrides, from_dict, load_config
+from audio_upscaler.train.config import apply_overrides, from_dict, load_config, set_path
 from audio_upscaler.train.logger import read_log
 from audio_upscaler.train.loop import Trainer
 
@@ -251,11 +251,7 @@ def test_every_family_search_space_builds_valid_models(family):
         for key, spec in space.items():
             if key.startswith("model."):
                 value = spec[pick] if isinstance(spec, list) else (spec["low"] if pick == 0 else spec["high"])
-                node = model_params
-                *path, field = key.split(".")[1:]
-                for part in path:
-                    node = node.setdefault(part, {})
-                node[field] = value
+                set_path(model_params, key.split(".")[1:], value)
         registry.build(family, **{k: v for k, v in config.model.items() if k != "family"}, **model_params)
 
 

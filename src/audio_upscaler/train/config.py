@@ -162,6 +162,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), parsed
 
 
+def set_path(data: dict, path: list[str], value) -> None:
+    """Set ``data[path[0]][path[1]]... = value`` in place, creating missing mappings."""
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UpscalerError(f"setting {'.'.join(path)} goes through a non-mapping value")
+    node[path[-1]] = value
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """A copy of ``data`` with ``section.key=value`` overrides set (sections are created)."""
     data = copy.deepcopy(data)
@@ -169,12 +179,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         path, value = parse_override(text)
         if len(path) < 2:
             raise UpscalerError(f"override {text!r} must name a section and a key (e.g. model.dim=128)")
-        node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise UpscalerError(f"override {text!r} goes through a non-mapping value")
-        node[path[-1]] = value
+        set_path(data, path, value)
     return data
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UpscalerError
 from ..models import registry
-from .config import TrainConfig, from_dict
+from .config import TrainConfig, from_dict, set_path
 
 GENERIC_SPACE = {"optim.lr": {"low": 1e-4, "high": 1e-3, "log": True}, "optim.batch_size": [4, 8, 16]}
 
@@ -39,12 +39,8 @@ def suggest(trial, name: str, spec):
 def with_params(config: TrainConfig, params: dict) -> TrainConfig:
     """``config`` with ``{"section.key": value}`` set."""
     data = config.to_dict()
-    for key, value in params.items():
-        *path, field = key.split(".")
-        node = data
-        for part in path:  # nested model settings such as model.spec.channels
-            node = node.setdefault(part, {})
-        node[field] = value
+    for key, value in params.items():  # nested model settings too, such as model.spec.channels
+        set_path(data, key.split("."), value)
     return from_dict(data)
 
 
