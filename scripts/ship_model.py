@@ -15,8 +15,8 @@ import argparse
 import json
 
 from audio_upscaler.models.base import WEIGHTS_FILE
-from audio_upscaler.models.registry import CHECKSUMS, SHIPPED_DIR, shipped_digests
-from audio_upscaler.train.export import export_run, sha256
+from audio_upscaler.models.registry import CHECKSUMS, SHIPPED_DIR, sha256, shipped_digests
+from audio_upscaler.train.export import export_run
 
 
 def benchmark_table(rows: list[dict], note: str) -> str:

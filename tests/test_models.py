@@ -283,14 +283,12 @@ def test_every_family_upscales_a_real_file(user_models, family, tmp_path):
 
 
 def test_shipped_weights_are_verified_by_sha256(tmp_path, monkeypatch):
-    from audio_upscaler.train.export import sha256
-
     monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "user"))
     monkeypatch.setattr(registry, "SHIPPED_DIR", tmp_path / "shipped")
     folder = tiny("apnet").save(tmp_path / "shipped" / "packaged")
     with pytest.raises(UpscalerError, match="no checksum"):
         registry.load_model("packaged")
-    digest = sha256(folder / "model.safetensors")
+    digest = registry.sha256(folder / "model.safetensors")
     (tmp_path / "shipped" / "SHA256SUMS").write_text(f"{digest}  packaged/model.safetensors\n")
     assert registry.load_model("packaged").family == "apnet"
     with open(folder / "model.safetensors", "r+b") as f:  # flip one byte of the weights

@@ -188,10 +188,20 @@ def shipped_digests() -> dict[str, str]:
     return digests
 
 
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify_shipped(folder: Path) -> None:
     """Check a shipped model's weights against ``SHA256SUMS`` (user folders are not checked)."""
     from .base import WEIGHTS_FILE
-    from ..train.export import sha256
 
     if folder.parent.resolve() != SHIPPED_DIR.resolve():
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -10,16 +9,9 @@ from pathlib import Path
 
 from ..errors import UpscalerError
 from ..models.base import WEIGHTS_FILE, UpscalerModel
+from ..models.registry import sha256
 
 CARD_FILE = "MODEL_CARD.md"
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrite: bool = False) -> Path:
