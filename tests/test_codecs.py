@@ -43,6 +43,7 @@ def test_measured_delays_match_the_documented_constants():
     ("aac", {"bitrate_kbps": 192}, 48000, 2),
     ("opus", {"bitrate_kbps": 24}, 48000, 2),    # SILK/hybrid mode, decoder leads slightly
     ("opus", {"bitrate_kbps": 128}, 44100, 1),   # via 48 kHz
+    ("opus", {"bitrate_kbps": 320}, 48000, 1),   # above libopus's 256 kbps/channel: capped
     ("vorbis", {"bitrate_kbps": 64}, 44100, 1),
     ("vorbis", {"vbr_quality": 8}, 22050, 2),
     ("mp3", {"bitrate_kbps": 96}, 96000, 1),     # coded at 48 kHz

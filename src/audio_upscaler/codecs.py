@@ -38,6 +38,8 @@ CODECS = ("mp3", "aac", "opus", "vorbis")
 
 #: oggenc's nominal bitrates (kbps, 44.1 kHz stereo) for quality 0..10.
 _VORBIS_NOMINAL_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
+#: libopus refuses more than this per channel (kbps); the codec is transparent well below it
+OPUS_MAX_KBPS_PER_CHANNEL = 256
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 _AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _BITRATE_LIMITS = {"mp3": (8, 320), "aac": (16, 512), "opus": (6, 510), "vorbis": (32, 500)}
@@ -232,7 +234,8 @@ def _aac(x: np.ndarray, rate: int, setting: CodecSetting) -> tuple[np.ndarray, i
 
 
 def _opus(x: np.ndarray, rate: int, setting: CodecSetting) -> tuple[np.ndarray, int]:
-    return _decode_av(_av_encode(x, rate, "libopus", "ogg", setting.bitrate_kbps))
+    bitrate = min(setting.bitrate_kbps, OPUS_MAX_KBPS_PER_CHANNEL * x.shape[0])
+    return _decode_av(_av_encode(x, rate, "libopus", "ogg", bitrate))
 
 
 def vorbis_quality(bitrate_kbps: float) -> float:
