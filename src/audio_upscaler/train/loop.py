@@ -337,8 +337,9 @@ class Trainer:
                     stop = self._after_validation(metrics)
                     if on_validation is not None:
                         on_validation(self.step, metrics)
-                    self.echo(f"step {self.step}: validation LSD {metrics['lsd']:.3f} "
-                              f"({metrics['lsd_ratio']:.2f}x the input), best {self.best_lsd:.3f}")
+                    ratio = metrics.get("lsd_ratio")
+                    versus = f" ({ratio:.2f}x the input)" if ratio is not None and math.isfinite(ratio) else ""
+                    self.echo(f"step {self.step}: validation LSD {metrics['lsd']:.3f}{versus}, best {self.best_lsd:.3f}")
                 if self.step % t.checkpoint_every == 0 or self.step == end:
                     self.save(LATEST)
                 if self._agree(stop):
