@@ -277,3 +277,24 @@ def test_init_from_starts_a_run_from_another_runs_weights(audio_folder, tmp_path
     other["model"]["dim"] = 48
     with pytest.raises(UpscalerError, match="another configuration"):
         Trainer(from_dict(other), tmp_path / "third", echo=None, progress=False)
+
+
+def test_vocoder_from_puts_a_trained_vocoder_into_a_melgan_run(audio_folder, tmp_path):
+    tiny = registry.get_class("melgan").tiny_config
+    mel = {k: tiny[k] for k in ("n_fft", "hop", "n_mels")}
+    vocoder = registry.build("vocos", **mel, dim=24, n_blocks=2, cond_dim=8)
+    folder = vocoder.save(tmp_path / "vocos")
+    config = from_dict(tiny_config(audio_folder, "melgan", train={"vocoder_from": str(folder), "max_steps": 3}))
+    run = Trainer(config, tmp_path / "run", echo=None, progress=False)
+    loaded = run.model.vocoder.state_dict()
+    assert all(torch.equal(v, loaded[k]) for k, v in vocoder.state_dict().items())
+    run.fit()
+    resumed = Trainer(load_config(tmp_path / "run" / "config.yaml"), tmp_path / "run", resume=True,
+                      echo=None, progress=False)  # the saved config rebuilds the loaded vocoder's size
+    assert resumed.model.config.vocos["dim"] == 24 and resumed.step == 3
+    with pytest.raises(UpscalerError, match="no vocoder"):
+        Trainer(from_dict(tiny_config(audio_folder, train={"vocoder_from": str(folder)})), tmp_path / "apnet",
+                echo=None, progress=False)
+    with pytest.raises(UpscalerError, match="no model weights named"):
+        Trainer(from_dict(tiny_config(audio_folder, "melgan", train={"vocoder_from": "no-such-vocoder"})),
+                tmp_path / "missing", echo=None, progress=False)

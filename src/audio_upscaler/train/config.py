@@ -93,7 +93,9 @@ class OptimSection:
 class TrainSection:
     """Run length, validation/checkpoint cadence, device and precision. ``init_from``: a model
     folder (or a run folder's ``best_model``) whose weights start a new run (same family and size),
-    e.g. the restoration model starting from the band-extension model."""
+    e.g. the restoration model starting from the band-extension model. ``vocoder_from`` (melgan
+    runs): a trained ``vocos`` (installed model name such as ``vocos``, model folder or run
+    folder) put into the model before training starts."""
 
     max_steps: int = 100_000
     validate_every: int = 1000
@@ -108,6 +110,7 @@ class TrainSection:
     audio_samples: int = 2
     speech_metrics: bool = False
     init_from: str | None = None
+    vocoder_from: str | None = None
 
 
 SECTIONS = {"data": DataSection, "loss": LossSection, "optim": OptimSection, "train": TrainSection}

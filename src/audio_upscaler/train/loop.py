@@ -102,6 +102,8 @@ class Trainer:
         torch.manual_seed(t.seed)
 
         self.model = registry.build(config.model["family"], **{k: v for k, v in config.model.items() if k != "family"})
+        if t.vocoder_from and not resume:
+            self._load_vocoder(t.vocoder_from)
         self.model.to(self.device)
         self.sample_rate = self.model.sample_rate or 48_000
         self.net = self._wrap(torch.compile(self.model) if t.compile else self.model)
@@ -148,6 +150,20 @@ class Trainer:
         self.model.load_state_dict(source.state_dict())
         if self.ema is not None:
             self.ema.module.load_state_dict(source.state_dict())
+
+    def _load_vocoder(self, source: str) -> None:
+        """Put a trained vocoder into the model; the run's config records its sizes so that a
+        resumed run rebuilds the same model."""
+        if not hasattr(self.model, "load_vocoder"):
+            raise UpscalerError(f"train.vocoder_from: a '{self.model.family}' model has no vocoder to load")
+        folder = Path(source)
+        if not folder.is_dir():
+            folder = registry.model_path(source)
+            registry.verify_shipped(folder)
+        elif (folder / "best_model").is_dir():
+            folder = folder / "best_model"
+        self.model.load_vocoder(folder)
+        self.config.model["vocos"] = dict(self.model.config.vocos)
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if not self.distributed:
