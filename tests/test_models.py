@@ -266,6 +266,44 @@ def test_pipeline_keeps_the_low_band(user_models, family, rate):
     assert np.sum(np.abs(spec_out[:, high]) ** 2) > 1e3 * np.sum(np.abs(spec_ref[:, high]) ** 2)
 
 
+def test_restore_task_replaces_the_low_band_too(user_models):
+    """Weights saved with task ``restore`` (codec restoration): the pipeline uses the model's whole
+    output, so below the cutoff the output is the model's, not the input's. The model here halves
+    every bin (identity-initialized heads + an amplitude bias of log 0.5)."""
+    from audio_upscaler.pipeline import Upscaler
+
+    halver = tiny("apnet")
+    with torch.no_grad():
+        halver.amp_head.bias.fill_(float(np.log(0.5)))
+    for task in ("restore", "extend"):
+        halver.task = task
+        halver.save(user_models / task)
+    assert registry.load_model("restore").task == "restore"
+    assert not registry.load_extender("restore").keeps_low_band and registry.load_extender("extend").keeps_low_band
+
+    rate, cutoff = 48_000, 7_000.0
+    audio = Audio(resample(harmonic_tone(48_000, 1.5), 48_000, 16_000), 16_000)
+    ref = resample(audio.samples, 16_000, rate)
+    edge = rate // 5
+    window = np.hanning(ref.shape[1] - 2 * edge)
+    low = np.fft.rfftfreq(window.size, 1 / rate) < 0.85 * cutoff
+    spec_ref = np.fft.rfft(ref[:, edge:-edge] * window)[:, low]
+
+    def low_band_error_db(name: str, gain: float) -> float:
+        out = Upscaler(name, rate, limiter=False, cutoff_hz=cutoff, chunk_seconds=0.5).upscale(audio).samples
+        spec = np.fft.rfft(out[:, edge:-edge] * window)[:, low]
+        return 10 * np.log10(np.sum(np.abs(spec - gain * spec_ref) ** 2) / np.sum(np.abs(gain * spec_ref) ** 2))
+
+    assert low_band_error_db("restore", 0.5) < -50
+    assert low_band_error_db("extend", 1.0) < -50
+
+    meta = json.loads((user_models / "restore" / "config.json").read_text())
+    meta["task"] = "denoise"
+    (user_models / "restore" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(UpscalerError, match="unknown task 'denoise'"):
+        UpscalerModel.load(user_models / "restore")
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_family_upscales_a_real_file(user_models, family, tmp_path):
     """File to file through the CLI, with the family's tiny model installed as a user model."""

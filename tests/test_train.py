@@ -279,6 +279,19 @@ def test_init_from_starts_a_run_from_another_runs_weights(audio_folder, tmp_path
         Trainer(from_dict(other), tmp_path / "third", echo=None, progress=False)
 
 
+def test_task_restore_is_saved_with_the_weights_and_exported(audio_folder, tmp_path):
+    from audio_upscaler.train.export import export_run
+
+    config = from_dict(tiny_config(audio_folder, train={"task": "restore", "max_steps": 2, "validate_every": 2}))
+    Trainer(config, tmp_path / "run", echo=None, progress=False).fit()
+    assert UpscalerModel.load(tmp_path / "run" / "best_model").task == "restore"
+    out = export_run(tmp_path / "run", tmp_path / "exported")
+    assert UpscalerModel.load(out).task == "restore" and "task: restore" in (out / "MODEL_CARD.md").read_text()
+    with pytest.raises(UpscalerError, match="train.task 'denoise'"):
+        Trainer(from_dict(tiny_config(audio_folder, train={"task": "denoise"})), tmp_path / "bad",
+                echo=None, progress=False)
+
+
 def test_vocoder_from_puts_a_trained_vocoder_into_a_melgan_run(audio_folder, tmp_path):
     tiny = registry.get_class("melgan").tiny_config
     mel = {k: tiny[k] for k in ("n_fft", "hop", "n_mels")}

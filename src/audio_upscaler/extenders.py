@@ -2,7 +2,8 @@
 
 A band extender turns the DSP-resampled signal ``[channels, time]`` at the output rate into a
 full-band signal of the same shape whose content above the input's cutoff is the prediction;
-the pipeline keeps only that part (see :func:`audio_upscaler.dsp.bands.merge_bands`).
+the pipeline keeps only that part (see :func:`audio_upscaler.dsp.bands.merge_bands`), unless the
+extender restores the whole band (``keeps_low_band`` false: codec-restoration models).
 
 Names: ``sbr`` (non-neural spectral band replication), ``none`` (plain resampling), and every
 neural model known to :mod:`audio_upscaler.models` once that package exists. ``auto`` picks
@@ -27,6 +28,8 @@ class BandExtender(Protocol):
     """What the pipeline needs from a band extender."""
 
     name: str
+    #: False when the extender's whole output replaces the input (codec restoration)
+    keeps_low_band: bool
 
     def context_samples(self, sample_rate: int) -> int:
         """Samples of context needed on each side of a chunk for exact chunked output."""
@@ -42,6 +45,7 @@ class _SBR:
     """Adapter giving the DSP band replication the extender interface."""
 
     name = "sbr"
+    keeps_low_band = True
 
     def __init__(self) -> None:
         from .dsp.bandext import SpectralBandReplication

@@ -286,7 +286,8 @@ class Upscaler:
 
         def process(window: np.ndarray) -> np.ndarray:
             x = _to_mid_side(window) if mid_side else window
-            merged = merge_bands(x, extender.extend(x, sr, cutoff), sr, cutoff)
+            predicted = extender.extend(x, sr, cutoff)
+            merged = merge_bands(x, predicted, sr, cutoff) if extender.keeps_low_band else predicted
             if air_limit:
                 merged = merge_bands(merged, x, sr, air_limit)
             return _from_mid_side(merged) if mid_side else merged

@@ -41,7 +41,7 @@ def run(args) -> int:
               f"cutoffs {low:g}-{high:g} kHz  [{flags}]  {f['description']}")
     print("installed weights:")
     for w in listing["weights"] or [{"name": "(none yet: 'auto' falls back to sbr)"}]:
-        extra = (f"  {w['family']}, {w['parameters'] / 1e6:.2f} M params, {w['sample_rate']} Hz, cutoffs "
+        extra = (f"  {w['task']} ({w['family']}), {w['parameters'] / 1e6:.2f} M params, {w['sample_rate']} Hz, cutoffs "
                  f"{w['cutoffs_hz'][0] / 1000:g}-{w['cutoffs_hz'][1] / 1000:g} kHz, {w['dtype']}, {w['path']}"
                  if "family" in w else "")
         print(f"  {w['name']}{extra}")

@@ -67,7 +67,7 @@ def manifest_for(model: UpscalerModel, fmt: str, file: str, **fields) -> ExportM
     return ExportManifest(
         family=model.family, format=fmt, file=file, sample_rate=model.sample_rate, alignment=model.alignment(),
         context_samples=model.context_samples(), latency_samples=model.latency_samples(),
-        config=dataclasses.asdict(model.config), **fields,
+        config=dataclasses.asdict(model.config), task=model.task, **fields,
     )
 
 

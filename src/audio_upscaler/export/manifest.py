@@ -38,6 +38,7 @@ class ExportManifest:
     context_samples: int  # context each side for exact chunked output (samples)
     latency_samples: int  # look-ahead a streaming caller waits for (samples)
     config: dict = field(default_factory=dict)  # the model's constructor config
+    task: str = "extend"  # extend | restore (models.base.TASKS)
     opset: int | None = None
     quantization: str | None = None  # None | "int8-dynamic" | "int8-static"
     float_nodes: list = field(default_factory=list)  # ONNX nodes int8 quantization must leave in float

@@ -78,6 +78,7 @@ class OnnxExtender:
     def __init__(self, model: OnnxModel, name: str):
         self.model = model
         self.name = name
+        self.keeps_low_band = model.manifest.task == "extend"
 
     def _native(self, sample_rate: int) -> int:
         return self.model.sample_rate or int(sample_rate)

@@ -25,6 +25,10 @@ from ..errors import UpscalerError
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+#: What trained weights are for. ``extend``: the pipeline keeps the input below the cutoff and
+#: takes only the model's band above it. ``restore`` (codec restoration): the model's whole
+#: output is used, since it also repairs the band below the cutoff.
+TASKS = ("extend", "restore")
 
 
 class UpscalerModel(nn.Module):
@@ -51,6 +55,8 @@ class UpscalerModel(nn.Module):
     def __init__(self, config: Any):
         super().__init__()
         self.config = config
+        #: one of :data:`TASKS`; a property of the trained weights (saved in ``config.json``)
+        self.task = "extend"
 
     # ------------------------------------------------------------------ geometry
 
@@ -115,6 +121,7 @@ class UpscalerModel(nn.Module):
             "sample_rate": self.sample_rate,
             "dtype": "float16" if half else "float32",
             "parameters": self.num_parameters(),
+            "task": self.task,
             "config": dataclasses.asdict(self.config),
         }
         (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -129,6 +136,9 @@ class UpscalerModel(nn.Module):
 
         meta = read_config(path)
         model = registry.build(meta["family"], **meta.get("config", {}))
+        model.task = meta.get("task", "extend")
+        if model.task not in TASKS:
+            raise UpscalerError(f"{path}: unknown task '{model.task}' (expected one of: {', '.join(TASKS)})")
         if cls is not UpscalerModel and not isinstance(model, cls):
             raise UpscalerError(f"{path} holds a '{meta['family']}' model, not '{cls.family}'")
         state = load_file(str(Path(path) / WEIGHTS_FILE))
@@ -170,6 +180,7 @@ class ModelExtender:
     def __init__(self, model: UpscalerModel, name: str):
         self.model = model.eval()
         self.name = name
+        self.keeps_low_band = model.task == "extend"
 
     def _native(self, sample_rate: int) -> int:
         return self.model.sample_rate or int(sample_rate)

@@ -165,6 +165,7 @@ def model_info(name: str) -> dict:
         "name": name,
         "family": meta["family"],
         "description": cls.description,
+        "task": meta.get("task", "extend"),
         "parameters": meta.get("parameters"),
         "sample_rate": meta.get("sample_rate"),
         "cutoffs_hz": list(cls.cutoff_range_hz),

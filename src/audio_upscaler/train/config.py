@@ -111,6 +111,9 @@ class TrainSection:
     speech_metrics: bool = False
     init_from: str | None = None
     vocoder_from: str | None = None
+    #: what the trained weights are for (models.base.TASKS): ``extend`` keeps the input's band
+    #: below the cutoff in the pipeline, ``restore`` (codec restoration) replaces it too
+    task: str = "extend"
 
 
 SECTIONS = {"data": DataSection, "loss": LossSection, "optim": OptimSection, "train": TrainSection}

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import UpscalerError
 from ..models.base import WEIGHTS_FILE, UpscalerModel
 from ..models.registry import sha256
+from ..textio import load_yaml
 
 CARD_FILE = "MODEL_CARD.md"
 
@@ -26,6 +27,8 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrit
     model = UpscalerModel.load(best)
     figures = json.loads((run_dir / "best.json").read_text()) if (run_dir / "best.json").is_file() else {}
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
+    if config:  # the run's recipe says what the weights are for (runs saved before `task` existed)
+        model.task = (load_yaml(config).get("train") or {}).get("task", model.task)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         staged = model.save(Path(tmp) / "model", half=half)
         digest = sha256(staged / WEIGHTS_FILE)
@@ -40,10 +43,15 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrit
     return out
 
 
+TASK_NOTES = {"extend": "the pipeline keeps the input below its cutoff and adds the predicted band",
+              "restore": "codec restoration: the model's whole output is used, below the cutoff too"}
+
+
 def model_card(model: UpscalerModel, figures: dict, config_yaml: str, digest: str) -> str:
     """Markdown: what the model is, its size, validation figures and the training config."""
     lines = [f"# {model.family} model", "", model.description, "",
              f"- parameters: {model.num_parameters():,}", f"- sample rate: {model.sample_rate} Hz",
+             f"- task: {model.task} ({TASK_NOTES[model.task]})",
              f"- weights SHA-256: `{digest}`", ""]
     if figures:
         lines += [f"## Validation (step {figures.get('step')})", "",

@@ -28,6 +28,7 @@ from ..degrade.spec import chain_from_spec
 from ..errors import UpscalerError
 from ..losses import GeneratorLoss, GeneratorLossConfig
 from ..models import registry
+from ..models.base import TASKS
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig, from_dict
 from .data import DataConfig, PairDataset, loader_settings
@@ -102,6 +103,9 @@ class Trainer:
         torch.manual_seed(t.seed)
 
         self.model = registry.build(config.model["family"], **{k: v for k, v in config.model.items() if k != "family"})
+        if t.task not in TASKS:
+            raise UpscalerError(f"train.task {t.task!r}: choose one of {', '.join(TASKS)}")
+        self.model.task = t.task
         if t.vocoder_from and not resume:
             self._load_vocoder(t.vocoder_from)
         self.model.to(self.device)
