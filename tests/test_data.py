@@ -138,6 +138,34 @@ def test_quiet_crops_are_drawn_again(corpus):
     assert min(levels) > 10 ** (-40 / 20)
 
 
+def test_level_augmentation_scales_clean_and_degraded_alike(corpus):
+    plain = PairDataset(corpus, config(), degradation="bwe_8k_48k", validation=True)
+    scaled = PairDataset(corpus, config(level_db=(-30.0, 0.0)), degradation="bwe_8k_48k", validation=True)
+    gains = []
+    for index in range(len(plain)):
+        (d0, c0, _), (d1, c1, _) = plain[index], scaled[index]
+        if torch.equal(c0, c1):  # the level draw comes after the crop, so the crops are the same
+            continue
+        gain = float((c1 * c0).sum() / (c0 * c0).sum())
+        assert torch.allclose(c1, gain * c0, atol=1e-6)
+        assert torch.allclose(d1, gain * d0, atol=2e-4)  # the degradation saw the scaled crop
+        assert c1.abs().max() <= 0.99 + 1e-6
+        gains.append(20 * np.log10(gain))
+    assert len(gains) >= 5 and -30 <= min(gains) and max(gains) <= 0 and max(gains) - min(gains) > 5
+
+
+def test_random_level_never_exceeds_the_peak_cap():
+    from audio_upscaler.train.data import LEVEL_PEAK_CAP, random_level
+
+    rng = np.random.default_rng(0)
+    loud = np.full((1, 100), 0.9, np.float32)
+    for _ in range(50):
+        assert np.abs(random_level(loud, (0.0, 12.0), rng)).max() <= LEVEL_PEAK_CAP + 1e-6
+    quiet = random_level(loud, (-20.0, -20.0), rng)
+    assert np.allclose(quiet, 0.09, rtol=1e-5)
+    assert random_level(np.zeros((1, 10), np.float32), (-6.0, 6.0), rng).max() == 0
+
+
 def test_plain_folders_short_files_and_kinds(tmp_path):
     (tmp_path / "speech").mkdir()
     sf.write(tmp_path / "speech/short.wav", full_band(16000, 0.2, 1, 3).T, 16000)

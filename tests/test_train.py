@@ -290,6 +290,9 @@ def test_task_restore_is_saved_with_the_weights_and_exported(audio_folder, tmp_p
     with pytest.raises(UpscalerError, match="train.task 'denoise'"):
         Trainer(from_dict(tiny_config(audio_folder, train={"task": "denoise"})), tmp_path / "bad",
                 echo=None, progress=False)
+    with pytest.raises(UpscalerError, match=r"data.level_db must be \[low, high\]"):
+        Trainer(from_dict(tiny_config(audio_folder, data={"level_db": [0, -20]})), tmp_path / "bad_level",
+                echo=None, progress=False)
 
 
 def test_vocoder_from_puts_a_trained_vocoder_into_a_melgan_run(audio_folder, tmp_path):

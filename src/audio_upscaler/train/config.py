@@ -34,7 +34,8 @@ class DataSection:
     kinds of path for validation (default: ``source``; a corpus's validation split is used
     automatically). ``degradation``: ``robust``, ``none`` or a step list (``degrade.spec``).
     ``validation_tasks``: benchmark tasks (``degrade.TASKS``) at the model's rate; each gives
-    ``validation_examples`` fixed examples of ``validation_seconds``.
+    ``validation_examples`` fixed examples of ``validation_seconds``. ``level_db``: ``[low, high]``
+    random gain (dB) of each training crop, applied before degradation (validation is not scaled).
     """
 
     source: str | None = None
@@ -43,6 +44,7 @@ class DataSection:
     channels: int = 1
     speech_ratio: float | None = 0.5
     min_bandwidth_hz: float | None = None
+    level_db: list | None = None
     degradation: Any = "robust"
     validation_tasks: list = field(default_factory=lambda: ["bwe_8k_48k", "bwe_16k_48k"])
     validation_examples: int = 8

@@ -48,6 +48,9 @@ class DataConfig:
         kinds: kinds to use (``speech``, ``music``; folders may also give ``other``).
         min_bandwidth_hz: skip manifest files measured below this bandwidth.
         min_rms_dbfs: crops quieter than this are drawn again (up to 10 times).
+        level_db: ``(low, high)``: each training crop is scaled by a gain drawn uniformly in this
+            range (dB), capped so its peak stays below full scale, before it is degraded (the
+            model learns to treat quiet and loud input alike); ``None``: crops as recorded.
         length: examples per epoch (training) or the fixed number of examples (validation).
         seed: base seed.
     """
@@ -61,6 +64,7 @@ class DataConfig:
     kinds: tuple[str, ...] = ("speech", "music", "other")
     min_bandwidth_hz: float | None = None
     min_rms_dbfs: float = -50.0
+    level_db: tuple[float, float] | None = None
     length: int = 10_000
     seed: int = 0
 
@@ -236,6 +240,8 @@ class PairDataset(torch.utils.data.Dataset):
 
     def _example(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
         clean = self.clean_crop(rng)
+        if self.config.level_db is not None:
+            clean = random_level(clean, self.config.level_db, rng)
         degraded, cutoff = self.degrade(clean, self.config.sample_rate, rng)
         return torch.from_numpy(np.ascontiguousarray(degraded, np.float32)), torch.from_numpy(clean), float(cutoff)
 
@@ -281,6 +287,21 @@ class PairDataset(torch.utils.data.Dataset):
         if self.config.channels == 1:
             return x.mean(axis=0, keepdims=True)
         return np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x[:2]
+
+
+#: Largest peak a level-scaled crop may reach (linear full scale).
+LEVEL_PEAK_CAP = 0.99
+
+
+def random_level(x: np.ndarray, level_db: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """``x [channels, T]`` scaled by a gain drawn uniformly in ``level_db`` (dB), lowered where
+    needed so the peak stays at most ``LEVEL_PEAK_CAP``."""
+    low, high = level_db
+    gain_db = rng.uniform(low, high)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > 0:
+        gain_db = min(gain_db, 20 * np.log10(LEVEL_PEAK_CAP / peak))
+    return (x * np.float32(10 ** (gain_db / 20))).astype(np.float32)
 
 
 def seed_worker(worker_id: int) -> None:

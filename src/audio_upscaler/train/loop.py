@@ -210,8 +210,13 @@ class Trainer:
     def _pairs(self) -> PairDataset:
         if not self.config.data.source:
             raise UpscalerError("no training data: set data.source in the config or pass --data")
-        return PairDataset(self.config.data.source, self._data_config(self.config.data.segment_seconds),
-                           degradation=chain_from_spec(self.config.data.degradation))
+        d = self.config.data
+        config = self._data_config(d.segment_seconds)
+        if d.level_db is not None:
+            if len(d.level_db) != 2 or float(d.level_db[0]) > float(d.level_db[1]):
+                raise UpscalerError(f"data.level_db must be [low, high] in dB, got {d.level_db}")
+            config.level_db = (float(d.level_db[0]), float(d.level_db[1]))
+        return PairDataset(d.source, config, degradation=chain_from_spec(d.degradation))
 
     def _validation_set(self) -> ValidationSet:
         d = self.config.data
