@@ -107,6 +107,17 @@ def test_onnx_round_trip(family, tmp_path):
     assert np.abs(exported(x, cutoffs) - reference(x, cutoffs)).max() < TOLERANCE
 
 
+def test_onnx_export_keeps_the_restore_task(tmp_path):
+    from audio_upscaler.export.onnx import export_onnx
+    from audio_upscaler.export.onnx_backend import OnnxExtender, OnnxModel
+
+    model = tiny_model("apnet")
+    model.task = "restore"
+    export_onnx(model, tmp_path)
+    assert OnnxModel(tmp_path).manifest.task == "restore"
+    assert not OnnxExtender(OnnxModel(tmp_path), "x").keeps_low_band
+
+
 def test_families_without_onnx_support_refuse_clearly(tmp_path):
     from audio_upscaler.export.onnx import export_onnx
 
