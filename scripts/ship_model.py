@@ -6,7 +6,9 @@ Writes ``src/audio_upscaler/models/weights/NAME/`` (fp16 safetensors, config.jso
 with the run's validation figures) and records its SHA-256 in ``weights/SHA256SUMS``, which the
 registry checks before loading shipped weights. Commit it only when it measurably beats the
 weights it replaces: run ``audio-upscaler benchmark ... --json > BENCH.json`` with the candidate
-installed and pass ``--benchmark BENCH.json`` to append its table to the model card.
+installed and pass ``--benchmark BENCH.json`` to append its table to the model card; other
+sections (the artifact checks of ``scripts/check_artifacts.py``, listening notes, history) are
+appended from markdown files with ``--append FILE``.
 """
 
 from __future__ import annotations
@@ -38,11 +40,16 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--benchmark", help="JSON rows of `audio-upscaler benchmark --json` to add to the card")
     parser.add_argument("--note", default="", help="a line about the benchmark (data, date, machine)")
+    parser.add_argument("--append", action="append", default=[], metavar="FILE",
+                        help="a markdown file to append to the model card (repeatable)")
     args = parser.parse_args()
     out = export_run(args.run_dir, SHIPPED_DIR / args.name, half=True, overwrite=True)
     if args.benchmark:
         with open(out / "MODEL_CARD.md", "a") as card:
             card.write(benchmark_table(json.loads(open(args.benchmark).read()), args.note))
+    for extra in args.append:
+        with open(out / "MODEL_CARD.md", "a") as card:
+            card.write("\n" + open(extra).read())
     digests = shipped_digests()
     digests[f"{args.name}/{WEIGHTS_FILE}"] = sha256(out / WEIGHTS_FILE)
     (SHIPPED_DIR / CHECKSUMS).write_text("".join(f"{d}  {p}\n" for p, d in sorted(digests.items())))
