@@ -403,6 +403,15 @@ def test_writer_uses_a_hidden_temp_file_in_the_destination_folder(tmp_path):
     assert listing(tmp_path) == ["a.flac"]
 
 
+def test_writer_flushes_the_data_to_disk_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    io.write_audio(tmp_path / "a.wav", Audio(tones(48_000, 0.1, 1), 48_000), io.output_format_for("a.wav"))
+    assert events == ["fsync", "replace"]
+
+
 def test_exception_mid_write_leaves_nothing_and_keeps_the_old_output(tmp_path):
     old = Audio(tones(48_000, 0.1, 1), 48_000)
     io.write_audio(tmp_path / "a.wav", old, io.output_format_for("a.wav", bit_depth=32))

@@ -27,6 +27,7 @@ import soundfile as sf
 
 from .audio import Audio
 from .errors import UpscalerError
+from .textio import fsync_path
 from .io_formats import (
     CHUNK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE, AudioInfo, OutputFormat, PyAVSource,
     SoundfileSource, encode_samples, normalize_tags, open_source, output_format_for, write_tags,
@@ -269,6 +270,7 @@ class AudioWriter:
             self._file.close()
             if not self._overwrite and os.path.lexists(self.path):
                 raise FileExistsError(errno.EEXIST, "exists", str(self.path))
+            fsync_path(self._tmp)  # the data is on disk before the name points at it
             os.replace(self._tmp, self.path)
         except (OSError, sf.SoundFileError) as exc:
             raise self._fail(exc) from exc

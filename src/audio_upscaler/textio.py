@@ -9,6 +9,15 @@ import tempfile
 from pathlib import Path
 
 
+def fsync_path(path: str | Path) -> None:
+    """Flush a closed file's data to disk (so a rename after a power cut never shows a torn file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) through a temp file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -17,6 +26,8 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name points at it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
