@@ -268,3 +268,20 @@ def test_cli_export_then_upscale_without_torch(onnx_model_dir, tmp_path):
     from audio_upscaler.io import probe
 
     assert probe(tmp_path / "out.wav").sample_rate == 48_000
+
+
+def test_batch_runs_an_onnx_export(onnx_model_dir, tmp_path, monkeypatch):
+    from audio_upscaler.cli import main
+    from audio_upscaler.io import probe
+
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(onnx_model_dir))
+    (tmp_path / "in").mkdir()
+    for name in ("a.wav", "b.wav"):
+        write_audio(tmp_path / "in" / name, Audio(check_clips(16_000, seconds=0.3, cutoffs_hz=(5000.0,))[0].degraded, 16_000))
+    assert main(["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-m", "tiny", "--runtime", "onnxruntime",
+                 "-j", "1", "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.flac")) == ["a.flac", "b.flac"]
+    assert probe(tmp_path / "out" / "a.flac").sample_rate == 48_000
+    (tmp_path / "other").mkdir()
+    assert main(["batch", str(tmp_path / "in"), "-o", str(tmp_path / "other"), "-m", "missing", "--runtime",
+                 "onnxruntime", "-j", "1", "-q"]) != 0  # no such export: a clear failure, not a torch fallback

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ..errors import UpscalerError
 from .common import print_json
-from .upscale import add_upscale_options, output_format, upscaler_options
+from .upscale import RUNTIMES, add_upscale_options, output_format, upscaler_options
 
 
 def add_parser(sub) -> None:
@@ -28,6 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("-j", "--jobs", type=int, help="files processed at once (default: by CPU cores and memory, "
                    "or the cluster's CPUs with Ray)")
     p.add_argument("--backend", choices=BACKENDS, help="local processes (default) or Ray tasks")
+    p.add_argument("--runtime", default="torch", choices=RUNTIMES,
+                   help="runtime of neural models: torch, or onnxruntime for exports made with 'export'")
     p.add_argument("--ray-address", metavar="auto|HOST:PORT", help="Ray cluster to run on (implies --backend ray; "
                    "default: $RAY_ADDRESS, else a new local Ray instance)")
     add_upscale_options(p, format_default="flac")
@@ -45,7 +47,7 @@ def run(args) -> int:
     bar = BatchProgress(quiet)
     try:
         summary = run_batch(
-            args.in_dir, args.output, upscaler_options(args), fmt, pattern=args.pattern, recursive=args.recursive,
+            args.in_dir, args.output, {**upscaler_options(args), "backend": args.runtime}, fmt, pattern=args.pattern, recursive=args.recursive,
             jobs=args.jobs, backend=backend, ray_address=args.ray_address, overwrite=args.overwrite,
             on_start=bar.start, on_result=bar.update,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from ..extenders import BACKENDS as RUNTIMES
 from .common import add_verbose
 
 ENCODINGS = ("s16", "s24", "s32", "f32")
@@ -27,7 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--cutoff", type=float, metavar="HZ", help="where the input's content ends (default: its Nyquist frequency)")
     p.add_argument("--quality", default="vhq", choices=("vhq", "hq", "mq", "lq", "linear"),
                    help="resampler quality (lower qualities have less latency)")
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"), help="runtime of neural models")
+    p.add_argument("--runtime", "--backend", dest="runtime", default="torch", choices=RUNTIMES,
+                   help="runtime of neural models")
     p.add_argument("--no-limiter", action="store_true", help="do not limit peaks")
     p.add_argument("--trim", action="store_true", help="drop the first LATENCY output samples (output aligned with the input)")
     p.add_argument("--live", action="store_true", help="play the default audio input through the model (needs sounddevice)")
@@ -70,7 +72,7 @@ def _streamer(args, input_rate: int, channels: int):
     from ..streaming import StreamingUpscaler
 
     streamer = StreamingUpscaler(args.model, input_rate, args.rate, args.block, channels=channels, cutoff_hz=args.cutoff,
-                                 quality=args.quality, limiter=not args.no_limiter, backend=args.backend)
+                                 quality=args.quality, limiter=not args.no_limiter, backend=args.runtime)
     if not args.quiet:
         print(f"streaming with '{streamer.name}': {input_rate} Hz -> {args.rate} Hz, {channels} ch, block {args.block}; "
               f"latency {streamer.latency_samples} samples ({1000 * streamer.latency_seconds:.1f} ms)", file=sys.stderr)

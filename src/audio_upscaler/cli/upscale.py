@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..extenders import BACKENDS as RUNTIMES
 from .common import Progress, add_verbose, print_json
 
 FORMATS = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
@@ -15,7 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("input", help="input audio file (any common format, or a video file)")
     p.add_argument("-o", "--output", help="output file (default: INPUT_upscaled.flac next to the input)")
     add_upscale_options(p, format_default="from the extension")
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+    p.add_argument("--runtime", "--backend", dest="runtime", default="torch", choices=RUNTIMES,
                    help="runtime of neural models: torch, or onnxruntime for exports made with 'export' (no torch needed)")
     p.set_defaults(run=run)
 
@@ -67,7 +68,7 @@ def run(args) -> int:
 
     output = args.output or default_output(args.input)
     fmt = output_format(args, output)
-    upscaler = Upscaler(**upscaler_options(args), backend=args.backend)
+    upscaler = Upscaler(**upscaler_options(args), backend=args.runtime)
     quiet = args.quiet or args.json
 
     def on_plan(plan) -> None:
