@@ -13,6 +13,7 @@ the models exported to ONNX (:mod:`audio_upscaler.export.onnx_backend`; torch is
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -39,6 +40,67 @@ class BandExtender(Protocol):
 
     def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
         """``base [C, T]`` at ``sample_rate`` -> full-band ``[C, T]`` (zero delay)."""
+
+
+class NativeRateExtender:
+    """Base of the neural band extenders: a model that runs at its own ``native`` rate (0 = any)
+    inside a pipeline at another rate. Each chunk is resampled to the native rate with soxr,
+    processed by :meth:`_run` and resampled back; context, look-ahead and alignment are reported
+    at the pipeline's rate (plus a margin for the resampler's edge transients).
+
+    Subclasses set ``native_rate``, ``model_context``, ``model_lookahead`` and
+    ``model_alignment`` (samples at the native rate) and implement :meth:`_run`.
+    """
+
+    #: Extra context (seconds) covering the resampler's edge transients.
+    RESAMPLE_MARGIN_S = 0.02
+    native_rate: int
+    model_context: int
+    model_lookahead: int
+    model_alignment: int
+
+    def __init__(self, name: str, keeps_low_band: bool):
+        self.name = name
+        self.keeps_low_band = keeps_low_band
+
+    def _native(self, sample_rate: int) -> int:
+        return self.native_rate or int(sample_rate)
+
+    def _at_rate(self, samples: int, sample_rate: int) -> int:
+        """Native-rate samples -> samples at ``sample_rate`` (plus the resampling margin)."""
+        native = self._native(sample_rate)
+        if native == sample_rate:
+            return samples
+        return math.ceil(samples * sample_rate / native) + math.ceil(self.RESAMPLE_MARGIN_S * sample_rate)
+
+    def context_samples(self, sample_rate: int) -> int:
+        return self._at_rate(self.model_context, sample_rate)
+
+    def lookahead_samples(self, sample_rate: int) -> int:
+        """Future input (samples at ``sample_rate``) an output sample depends on."""
+        return self._at_rate(self.model_lookahead, sample_rate)
+
+    def alignment(self, sample_rate: int) -> int:
+        """Smallest step at ``sample_rate`` that is a whole number of model alignment steps."""
+        step = self.model_alignment * int(sample_rate)
+        return step // math.gcd(step, self._native(sample_rate))
+
+    def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+        """``base [C, T]`` float32 at ``sample_rate`` -> full-band ``[C, T]`` float32."""
+        from .dsp.resample import resample
+
+        native = self._native(sample_rate)
+        x = base if native == sample_rate else resample(base, sample_rate, native)
+        y = self._run(np.ascontiguousarray(x, np.float32), min(float(cutoff_hz), native / 2))
+        if native != sample_rate:
+            y = resample(y, native, sample_rate)
+            n = base.shape[1]
+            y = y[:, :n] if y.shape[1] >= n else np.pad(y, ((0, 0), (0, n - y.shape[1])))
+        return y.astype(np.float32, copy=False)
+
+    def _run(self, x: np.ndarray, cutoff_hz: float) -> np.ndarray:
+        """The model on ``x [C, T]`` at the native rate -> ``[C, T]``."""
+        raise NotImplementedError
 
 
 class _SBR:

@@ -240,15 +240,6 @@ def _resolve(model: Any, backend: str) -> tuple[str, BandExtender | None]:
 
 def _lookahead(extender: BandExtender, sample_rate: int) -> int:
     """Future input samples (at ``sample_rate``) one output sample of ``extender`` depends on:
-    its own ``lookahead_samples``, else a PyTorch model's ``latency_samples`` at that rate (with
-    the same resampling margin as its context), else its symmetric context."""
+    its own ``lookahead_samples`` (neural extenders), else its symmetric context."""
     own = getattr(extender, "lookahead_samples", None)
-    if own is not None:
-        return own(sample_rate)
-    model = getattr(extender, "model", None)
-    if model is None or not hasattr(model, "latency_samples"):
-        return extender.context_samples(sample_rate)
-    native = model.sample_rate or sample_rate
-    if native == sample_rate:
-        return model.latency_samples()
-    return math.ceil(model.latency_samples() * sample_rate / native) + math.ceil(extender.RESAMPLE_MARGIN_S * sample_rate)
+    return own(sample_rate) if own is not None else extender.context_samples(sample_rate)

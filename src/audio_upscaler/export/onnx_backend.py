@@ -13,18 +13,16 @@ model name.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UpscalerError
+from ..extenders import NativeRateExtender
 from .manifest import INPUTS, MANIFEST_FILE, OUTPUT, ExportManifest, pad_to_grid, read_manifest
 
 #: Sub-folder of an installed model that holds its ONNX export.
 ONNX_SUBDIR = "onnx"
-#: Extra context (seconds) covering the resampler's edge transients (as ``ModelExtender``).
-RESAMPLE_MARGIN_S = 0.02
 
 
 class OnnxModel:
@@ -72,47 +70,19 @@ class OnnxModel:
         return y[..., :t]
 
 
-class OnnxExtender:
-    """Pipeline band extender running an :class:`OnnxModel` (numpy ``[C, T]`` in and out)."""
+class OnnxExtender(NativeRateExtender):
+    """Pipeline band extender running an :class:`OnnxModel` (numpy ``[C, T]`` in and out, see
+    :class:`~audio_upscaler.extenders.NativeRateExtender` for the rate handling)."""
 
     def __init__(self, model: OnnxModel, name: str):
+        m = model.manifest
+        super().__init__(name, keeps_low_band=m.task == "extend")
         self.model = model
-        self.name = name
-        self.keeps_low_band = model.manifest.task == "extend"
+        self.native_rate = model.sample_rate
+        self.model_context, self.model_lookahead, self.model_alignment = m.context_samples, m.latency_samples, m.alignment
 
-    def _native(self, sample_rate: int) -> int:
-        return self.model.sample_rate or int(sample_rate)
-
-    def _at_rate(self, samples: int, sample_rate: int) -> int:
-        """Model-rate samples -> samples at ``sample_rate`` (plus the resampling margin)."""
-        native = self._native(sample_rate)
-        if native == sample_rate:
-            return samples
-        return math.ceil(samples * sample_rate / native) + math.ceil(RESAMPLE_MARGIN_S * sample_rate)
-
-    def context_samples(self, sample_rate: int) -> int:
-        return self._at_rate(self.model.manifest.context_samples, sample_rate)
-
-    def lookahead_samples(self, sample_rate: int) -> int:
-        """Future input (samples at ``sample_rate``) an output sample depends on."""
-        return self._at_rate(self.model.manifest.latency_samples, sample_rate)
-
-    def alignment(self, sample_rate: int) -> int:
-        """Smallest step at ``sample_rate`` that is a whole number of model alignment steps."""
-        step = self.model.manifest.alignment * int(sample_rate)
-        return step // math.gcd(step, self._native(sample_rate))
-
-    def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
-        """``base [C, T]`` float32 at ``sample_rate`` -> full-band ``[C, T]`` float32."""
-        from ..dsp.resample import resample
-
-        native = self._native(sample_rate)
-        x = base if native == sample_rate else resample(base, sample_rate, native)
-        y = self.model(x[None], min(float(cutoff_hz), native / 2))[0]
-        if native != sample_rate:
-            y = resample(y, native, sample_rate)
-            y = y[:, : base.shape[1]] if y.shape[1] >= base.shape[1] else np.pad(y, ((0, 0), (0, base.shape[1] - y.shape[1])))
-        return y.astype(np.float32, copy=False)
+    def _run(self, x: np.ndarray, cutoff_hz: float) -> np.ndarray:
+        return self.model(x[None], cutoff_hz)[0]
 
 
 def _installed() -> dict[str, Path]:

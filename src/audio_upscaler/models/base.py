@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +20,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import UpscalerError
+from ..extenders import NativeRateExtender
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -166,56 +166,18 @@ def read_config(path: str | Path) -> dict:
     return meta
 
 
-class ModelExtender:
-    """Wrap a model as a pipeline band extender (numpy ``[C, T]`` in and out).
-
-    When the pipeline rate differs from the model's native rate, each chunk is resampled to the
-    native rate with soxr, processed and resampled back; context and alignment are reported in
-    the pipeline's rate.
-    """
-
-    #: Extra context (seconds) covering the resampler's edge transients.
-    RESAMPLE_MARGIN_S = 0.02
+class ModelExtender(NativeRateExtender):
+    """A PyTorch model as a pipeline band extender (numpy ``[C, T]`` in and out, see
+    :class:`~audio_upscaler.extenders.NativeRateExtender` for the rate handling)."""
 
     def __init__(self, model: UpscalerModel, name: str):
+        super().__init__(name, keeps_low_band=model.task == "extend")
         self.model = model.eval()
-        self.name = name
-        self.keeps_low_band = model.task == "extend"
+        self.native_rate = model.sample_rate
+        self.model_context = model.context_samples()
+        self.model_lookahead = model.latency_samples()
+        self.model_alignment = model.alignment()
 
-    def _native(self, sample_rate: int) -> int:
-        return self.model.sample_rate or int(sample_rate)
-
-    def context_samples(self, sample_rate: int) -> int:
-        native = self._native(sample_rate)
-        context = self.model.context_samples()
-        if native == sample_rate:
-            return context
-        return math.ceil(context * sample_rate / native) + math.ceil(self.RESAMPLE_MARGIN_S * sample_rate)
-
-    def alignment(self, sample_rate: int) -> int:
-        """Smallest step at ``sample_rate`` that is a whole number of model alignment steps."""
-        native = self._native(sample_rate)
-        step = self.model.alignment() * int(sample_rate)
-        return step // math.gcd(step, native)
-
-    def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
-        """``base [C, T]`` float32 at ``sample_rate`` -> full-band ``[C, T]`` float32."""
-        from ..dsp.resample import resample
-
-        native = self._native(sample_rate)
-        x = base if native == sample_rate else resample(base, sample_rate, native)
-        cutoff = min(float(cutoff_hz), native / 2)
+    def _run(self, x: np.ndarray, cutoff_hz: float) -> np.ndarray:
         with torch.inference_mode():
-            y = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32))[None],
-                           torch.tensor([cutoff], dtype=torch.float32))[0].numpy()
-        if native != sample_rate:
-            y = resample(y, native, sample_rate)
-            y = _fit_length(y, base.shape[1])
-        return y.astype(np.float32, copy=False)
-
-
-def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
-    """Trim or zero-pad ``x [C, T]`` to ``n`` samples."""
-    if x.shape[1] >= n:
-        return x[:, :n]
-    return np.pad(x, ((0, 0), (0, n - x.shape[1])))
+            return self.model(torch.from_numpy(x)[None], torch.tensor([cutoff_hz], dtype=torch.float32))[0].numpy()
