@@ -76,7 +76,7 @@ class OnnxExtender(NativeRateExtender):
 
     def __init__(self, model: OnnxModel, name: str):
         m = model.manifest
-        super().__init__(name, keeps_low_band=m.task == "extend")
+        super().__init__(name, keeps_low_band=m.task != "restore")
         self.model = model
         self.native_rate = model.sample_rate
         self.model_context, self.model_lookahead, self.model_alignment = m.context_samples, m.latency_samples, m.alignment

@@ -27,8 +27,10 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 #: What trained weights are for. ``extend``: the pipeline keeps the input below the cutoff and
 #: takes only the model's band above it. ``restore`` (codec restoration): the model's whole
-#: output is used, since it also repairs the band below the cutoff.
-TASKS = ("extend", "restore")
+#: output is used, since it also repairs the band below the cutoff. ``vocoder``: log-mel -> audio
+#: (the ``vocos`` family, made for the mel GAN family); through the pipeline it only resynthesizes
+#: the input's band, so the web UI does not offer it.
+TASKS = ("extend", "restore", "vocoder")
 
 
 class UpscalerModel(nn.Module):
@@ -51,12 +53,14 @@ class UpscalerModel(nn.Module):
     #: Hyper-parameters ``audio-upscaler tune`` searches: ``{field: [choices]}`` (categorical) or
     #: ``{field: {"low": a, "high": b, "log": bool}}`` (int when both bounds are ints, else float).
     tune_space: ClassVar[dict] = {}
+    #: what weights of this family are for unless saved otherwise (one of :data:`TASKS`)
+    default_task: ClassVar[str] = "extend"
 
     def __init__(self, config: Any):
         super().__init__()
         self.config = config
         #: one of :data:`TASKS`; a property of the trained weights (saved in ``config.json``)
-        self.task = "extend"
+        self.task = self.default_task
 
     # ------------------------------------------------------------------ geometry
 
@@ -136,7 +140,7 @@ class UpscalerModel(nn.Module):
 
         meta = read_config(path)
         model = registry.build(meta["family"], **meta.get("config", {}))
-        model.task = meta.get("task", "extend")
+        model.task = meta.get("task", model.task)
         if model.task not in TASKS:
             raise UpscalerError(f"{path}: unknown task '{model.task}' (expected one of: {', '.join(TASKS)})")
         if cls is not UpscalerModel and not isinstance(model, cls):
@@ -171,7 +175,7 @@ class ModelExtender(NativeRateExtender):
     :class:`~audio_upscaler.extenders.NativeRateExtender` for the rate handling)."""
 
     def __init__(self, model: UpscalerModel, name: str):
-        super().__init__(name, keeps_low_band=model.task == "extend")
+        super().__init__(name, keeps_low_band=model.task != "restore")
         self.model = model.eval()
         self.native_rate = model.sample_rate
         self.model_context = model.context_samples()

@@ -130,6 +130,19 @@ def available_models() -> list[str]:
     return sorted(_model_dirs())
 
 
+def upscaler_models() -> list[str]:
+    """Installed models that extend or restore a band (every task but ``vocoder``): what the web
+    UI offers."""
+    from .base import read_config
+
+    return [name for name, folder in sorted(_model_dirs().items()) if _task(read_config(folder)) != "vocoder"]
+
+
+def _task(meta: dict) -> str:
+    """The task of saved weights (``config.json`` contents), their family's default if unsaved."""
+    return meta.get("task") or get_class(meta["family"]).default_task
+
+
 def model_path(name: str) -> Path:
     """The folder holding the weights called ``name``."""
     found = _model_dirs()
@@ -165,7 +178,7 @@ def model_info(name: str) -> dict:
         "name": name,
         "family": meta["family"],
         "description": cls.description,
-        "task": meta.get("task", "extend"),
+        "task": _task(meta),
         "parameters": meta.get("parameters"),
         "sample_rate": meta.get("sample_rate"),
         "cutoffs_hz": list(cls.cutoff_range_hz),

@@ -142,6 +142,7 @@ MEL_FIELDS = ("sample_rate", "n_fft", "hop", "n_mels")
 class Vocos(UpscalerModel):
     """Neural vocoder on log-mel frames; as an upscaler ``[B, C, T] -> [B, C, T]`` (mel resynthesis)."""
 
+    default_task = "vocoder"
     config_class = VocosConfig
     description = "Vocos-style mel vocoder (ConvNeXt + iSTFT head), resynthesizes the log-mel of the input"
     supports_streaming = True  # bounded receptive field: chunked/streamed output equals offline

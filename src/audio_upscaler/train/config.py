@@ -114,8 +114,9 @@ class TrainSection:
     init_from: str | None = None
     vocoder_from: str | None = None
     #: what the trained weights are for (models.base.TASKS): ``extend`` keeps the input's band
-    #: below the cutoff in the pipeline, ``restore`` (codec restoration) replaces it too
-    task: str = "extend"
+    #: below the cutoff in the pipeline, ``restore`` (codec restoration) replaces it too;
+    #: ``None``: the family's own (``vocoder`` for vocos, else ``extend``)
+    task: str | None = None
 
 
 SECTIONS = {"data": DataSection, "loss": LossSection, "optim": OptimSection, "train": TrainSection}

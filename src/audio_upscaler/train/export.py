@@ -28,7 +28,7 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrit
     figures = json.loads((run_dir / "best.json").read_text()) if (run_dir / "best.json").is_file() else {}
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     if config:  # the run's recipe says what the weights are for (runs saved before `task` existed)
-        model.task = (load_yaml(config).get("train") or {}).get("task", model.task)
+        model.task = (load_yaml(config).get("train") or {}).get("task") or model.task
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         staged = model.save(Path(tmp) / "model", half=half)
         digest = sha256(staged / WEIGHTS_FILE)
@@ -44,7 +44,8 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrit
 
 
 TASK_NOTES = {"extend": "the pipeline keeps the input below its cutoff and adds the predicted band",
-              "restore": "codec restoration: the model's whole output is used, below the cutoff too"}
+              "restore": "codec restoration: the model's whole output is used, below the cutoff too",
+              "vocoder": "log-mel -> audio for the mel GAN family; not a band extender on its own"}
 
 
 def model_card(model: UpscalerModel, figures: dict, config_yaml: str, digest: str) -> str:

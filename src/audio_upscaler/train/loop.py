@@ -103,9 +103,10 @@ class Trainer:
         torch.manual_seed(t.seed)
 
         self.model = registry.build(config.model["family"], **{k: v for k, v in config.model.items() if k != "family"})
-        if t.task not in TASKS:
-            raise UpscalerError(f"train.task {t.task!r}: choose one of {', '.join(TASKS)}")
-        self.model.task = t.task
+        if t.task is not None:
+            if t.task not in TASKS:
+                raise UpscalerError(f"train.task {t.task!r}: choose one of {', '.join(TASKS)}")
+            self.model.task = t.task
         if t.vocoder_from and not resume:
             self._load_vocoder(t.vocoder_from)
         self.model.to(self.device)

@@ -18,9 +18,9 @@ STEREO = ("independent", "mid-side")
 
 def model_choices() -> list[str]:
     """``auto``, ``sbr``, ``none`` and every installed model (read now, so new exports appear)."""
-    from ..models.registry import available_models
+    from ..models.registry import upscaler_models
 
-    return ["auto", "sbr", "none", *available_models()]
+    return ["auto", "sbr", "none", *upscaler_models()]
 
 
 @dataclass(frozen=True)
