@@ -111,6 +111,8 @@ def main() -> None:
                     print(f"  peak RSS --model {model:<7} {rss:8.0f} MiB (child process, {label})")
             src.unlink()
 
+        if args.long_minutes <= 0:  # --long-minutes 0 skips the long-file memory run
+            return
         long_src = tmp / "long.wav"
         make_band_limited_file(long_src, args.long_minutes, seed=1)
         rss, took = peak_rss_child(long_src, tmp / "long_out.flac", 96_000)
