@@ -26,6 +26,7 @@ from scipy import signal
 from ..audio import Audio
 from ..degrade import apply_task
 from ..degrade.tasks import TASKS
+from ..levels import to_db
 from ..loudness import LoudnessMeter
 
 RATE = 48_000
@@ -61,8 +62,8 @@ def run(upscaler, check: CheckInput) -> np.ndarray:
 
 
 def level_dbfs(x: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-    return 20 * np.log10(rms) if rms > 0 else -np.inf
+    """RMS level of ``x`` in dBFS (``-inf`` for silence or no samples)."""
+    return to_db(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0)
 
 
 def band_level_db(x: np.ndarray, low_hz: float, high_hz: float) -> float:
@@ -132,20 +133,18 @@ def seam_check(make_upscaler, clean: np.ndarray) -> dict:
     check = band_limited(clean)
     chunked = run(make_upscaler(chunk_seconds=1.0), check)
     whole = run(make_upscaler(chunk_seconds=clean.shape[1] / RATE + 1.0), check)  # one chunk
-    diff = float(np.max(np.abs(chunked - whole)))
-    return {"chunk_seam_max_dbfs": 20 * np.log10(diff) if diff > 0 else -np.inf}
+    return {"chunk_seam_max_dbfs": to_db(float(np.max(np.abs(chunked - whole))))}
 
 
 def stereo_check(upscaler, mono: np.ndarray) -> dict:
     """Dual-mono stays dual-mono (largest L-R difference, dBFS); a source panned 6.02 dB left
     keeps its level difference in the generated band (error in dB)."""
     dual = run(upscaler, band_limited(np.repeat(mono[:1], 2, axis=0)))
-    lr = float(np.max(np.abs(dual[0] - dual[1])))
     panned_in = np.concatenate([mono[:1], 0.5 * mono[:1]])
     check = band_limited(panned_in)
     out = run(upscaler, check)
     left, right = (band_level_db(out[i : i + 1], check.cutoff_hz * 1.05, RATE / 2) for i in (0, 1))
-    return {"dual_mono_lr_max_dbfs": 20 * np.log10(lr) if lr > 0 else -np.inf,
+    return {"dual_mono_lr_max_dbfs": to_db(float(np.max(np.abs(dual[0] - dual[1])))),
             "panned_ild_error_db": (left - right) - 20 * np.log10(2.0)}
 
 
