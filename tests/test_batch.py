@@ -4,6 +4,7 @@ process pool and Ray backends, no writes outside OUT_DIR, no overwrites without 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -17,6 +18,9 @@ import soundfile as sf
 
 from audio_upscaler import io
 from audio_upscaler.audio import Audio
+from concurrent.futures import process as futures_process
+from concurrent.futures.process import BrokenProcessPool
+
 from audio_upscaler.batch import SUMMARY_NAME, Job, JobResult, Settings, plan_jobs
 from audio_upscaler.batch.journal import JOURNAL_NAME, Journal, read_journal
 from audio_upscaler.batch.local import CRASH_REASON, WORKER_MEMORY_BYTES, default_workers, run_local
@@ -258,6 +262,32 @@ def test_a_worker_that_dies_fails_only_its_own_file(tmp_path):
     assert sorted(results) == sorted(names)
     assert {n: r.status for n, r in results.items()} == {n: "failed" if n == "crash" else "done" for n in names}
     assert results["crash"].reason == CRASH_REASON
+    assert multiprocessing.active_children() == []  # a live worker would block this process's exit
+
+
+def _manager_thread_that_crashes_while_stopping_workers(self, cause):
+    """CPython 3.11's race (a worker spawned by ``submit`` while a dead one is being handled): the
+    pool's futures fail, then its manager thread dies before it has stopped the other workers."""
+    for work_item in self.pending_work_items.values():
+        work_item.future.set_exception(BrokenProcessPool("a worker died"))
+    self.pending_work_items.clear()
+    raise RuntimeError("dictionary changed size during iteration")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_no_worker_outlives_a_pool_whose_manager_thread_crashed(tmp_path, monkeypatch):
+    monkeypatch.setattr(futures_process._ExecutorManagerThread, "terminate_broken",
+                        _manager_thread_that_crashes_while_stopping_workers)
+    names = ["a", "crash", "b"]
+    jobs = [Job(n, str(tmp_path / n), str(tmp_path / "out" / n)) for n in names]
+    settings = Settings({"model": "none"}, io.output_format_for("x.flac"), str(tmp_path / "out"))
+    try:
+        results = {r.name: r.status for r in run_local(jobs, settings, workers=2, job_fn=crash_on_marked_files)}
+        assert results == {"a": "done", "crash": "failed", "b": "done"}
+        assert multiprocessing.active_children() == []
+    finally:
+        for process in multiprocessing.active_children():  # so a failure cannot hang pytest's exit
+            process.kill()
 
 
 def test_worker_count_follows_cores_memory_and_request():

@@ -4,6 +4,11 @@ Each worker process builds its upscaler once (pool initializer) and keeps it.  J
 out a few at a time, so only the jobs in flight have been started.  When a worker process dies
 (out of memory, a crash inside a decoder), the pool is rebuilt; the jobs that were in flight are
 run again one at a time, so that only the file that kills its worker fails.
+
+CPython 3.11-3.13 spawn pool workers on demand from ``submit``; when a worker dies at the same
+moment, the pool's manager thread can crash while stopping the workers ("dictionary changed size
+during iteration") and leave a worker waiting for work forever, which then blocks the exit of this
+process.  Every pool's workers are therefore stopped explicitly after its shutdown.
 """
 
 from __future__ import annotations
@@ -80,7 +85,13 @@ def _run_pool(jobs: Iterator[Job], settings: Settings, workers: int, job_fn: Job
         try:
             while not lost:
                 while len(running) < workers and (job := _next_job(jobs, suspects, running)) is not None:
-                    running[pool.submit(job_fn, job, settings)] = job
+                    try:
+                        running[pool.submit(job_fn, job, settings)] = job
+                    except BrokenProcessPool:  # a worker died since the last wait
+                        lost.append(job)
+                        break
+                if lost:
+                    break
                 if not running:
                     return
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -93,12 +104,23 @@ def _run_pool(jobs: Iterator[Job], settings: Settings, workers: int, job_fn: Job
                         continue
                     yield result
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            _shut_down(pool)
         lost += running.values()
         if len(lost) == 1:  # it ran alone, so it is the one that killed its worker
             yield JobResult(lost[0].name, "failed", reason=CRASH_REASON)
         else:
             suspects.extend(lost)
+
+
+def _shut_down(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down and make sure none of its worker processes outlives it."""
+    worker_processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=True, cancel_futures=True)
+    for process in worker_processes:
+        process.join(timeout=5)
+        if process.is_alive():  # left behind by a crashed manager thread
+            process.kill()
+            process.join()
 
 
 def _next_job(jobs: Iterator[Job], suspects: deque[Job], running: dict) -> Job | None:
