@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from audio_upscaler.losses import (GeneratorLoss, GeneratorLossConfig, MelLoss, MultiResolutionSTFTLoss,
-                                   band_weights)
+from audio_upscaler.losses import (ComplexSTFTLoss, GeneratorLoss, GeneratorLossConfig, MelLoss,
+                                   MultiResolutionSTFTLoss, band_weights)
 
 from .signals import harmonic_tone
 
@@ -35,6 +35,7 @@ def band_noise(shape, low_hz: float, high_hz: float, seed: int = 0) -> torch.Ten
 LOSSES = {
     "stft": lambda: MultiResolutionSTFTLoss(),
     "mel": lambda: MelLoss(SR),
+    "complex": lambda: ComplexSTFTLoss(),
     "generator": lambda: (lambda p, t: GeneratorLoss(GeneratorLossConfig(mel_weight=1.0))(p, t)[0]),
 }
 
@@ -80,3 +81,46 @@ def test_high_band_weighting_emphasizes_errors_above_the_cutoff(clean):
     assert high > 2.0
     assert low < 1.2
     assert high > 2 * low
+
+
+def with_random_phase(x: torch.Tensor, seed: int = 1) -> torch.Tensor:
+    """``x`` with the same FFT magnitudes and random phases."""
+    spec = np.fft.rfft(x.numpy())
+    phases = np.random.default_rng(seed).uniform(-np.pi, np.pi, spec.shape)
+    return torch.from_numpy(np.fft.irfft(np.abs(spec) * np.exp(1j * phases), x.shape[-1]).astype(np.float32))
+
+
+def low_passed(x: torch.Tensor, cutoff_hz: float) -> torch.Tensor:
+    spec = np.fft.rfft(x.numpy())
+    spec[..., np.fft.rfftfreq(x.shape[-1], 1 / SR) >= cutoff_hz] = 0
+    return torch.from_numpy(np.fft.irfft(spec, x.shape[-1]).astype(np.float32))
+
+
+def test_complex_loss_sees_the_phase_that_magnitude_losses_miss(clean):
+    low, air = low_passed(clean, 9_000), band_noise(clean.shape, 10_000, SR / 2) * 3
+    target, cutoff = low + air, torch.tensor([10_000.0])
+    wrong_phase = low + with_random_phase(air)
+    nothing = low
+    complex_loss, magnitude_loss = ComplexSTFTLoss(), MultiResolutionSTFTLoss()
+    assert float(complex_loss(target, target, cutoff)) == 0.0
+    assert float(complex_loss(nothing, target, cutoff)) == pytest.approx(1.0, abs=1e-3)  # all of the band missing
+    assert float(complex_loss(wrong_phase, target, cutoff)) == pytest.approx(np.sqrt(2), abs=0.05)
+    assert float(magnitude_loss(wrong_phase, target, cutoff)) < 0.3 * float(magnitude_loss(nothing, target, cutoff))
+
+
+def test_complex_loss_high_band_ignores_the_band_below_the_cutoff(clean):
+    cutoff = torch.tensor([10_000.0])
+    low_error = clean + 10 * band_noise(clean.shape, 0, 6_000)
+    assert float(ComplexSTFTLoss(band="high")(low_error, clean, cutoff)) < 0.01
+    assert float(ComplexSTFTLoss(band="all")(low_error, clean, cutoff)) > 0.1
+    with pytest.raises(Exception, match="choose 'high' or 'all'"):
+        ComplexSTFTLoss(band="low")
+
+
+def test_complex_loss_has_finite_gradients_and_counts_in_the_generator_loss(clean):
+    pred = (clean * 0.5).requires_grad_()
+    total, parts = GeneratorLoss(GeneratorLossConfig(complex_weight=2.0))(pred, clean, torch.tensor([8000.0]))
+    assert set(parts) == {"stft", "l1", "complex"}
+    assert float(total.detach()) == pytest.approx(0.7 * parts["stft"] + 0.3 * parts["l1"] + 2.0 * parts["complex"], rel=1e-5)
+    total.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0

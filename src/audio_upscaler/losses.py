@@ -1,6 +1,9 @@
 """Training losses for band extension. Inputs are waveforms ``[B, C, T]`` (or ``[B, T]``) at
 ``sample_rate``; every loss returns a scalar tensor and is zero for identical signals.
 
+Phase: :class:`ComplexSTFTLoss` compares complex spectra, so it is zero only when amplitude *and*
+phase match; it is what waveform metrics (SNR, SI-SDR) reward and magnitude losses cannot see.
+
 High-band weighting: with ``high_band_weight = w > 1`` and a cutoff per item (``[B]`` Hz),
 spectral bins above the cutoff count ``w`` times as much as those below it.
 
@@ -70,6 +73,44 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
+def stft_complex(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """``x [N, T]`` -> complex spectrum ``[N, n_fft // 2 + 1, frames]`` (as :func:`stft_magnitude`)."""
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    return torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+
+
+class ComplexSTFTLoss(nn.Module):
+    """Mean over resolutions and items of ``||m (Ŷ - Y)||_F / ||m Y||_F`` on complex spectra.
+
+    ``m`` selects the bins at or above each item's cutoff when ``band == "high"`` and a cutoff is
+    given (the band a band-preserving model generates), every bin when ``band == "all"``.  Each
+    item is normalized by its own target energy there, so quiet and loud crops count alike.  A
+    prediction with the right amplitude but unrelated phase scores about ``sqrt(2)``; silence, 1.
+    """
+
+    def __init__(self, resolutions=RESOLUTIONS, sample_rate: int = 48_000, band: str = "high"):
+        super().__init__()
+        if band not in ("high", "all"):
+            raise UpscalerError(f"complex loss band {band!r}: choose 'high' or 'all'")
+        self.resolutions = tuple((int(n), int(h)) for n, h in resolutions)
+        self.sample_rate = int(sample_rate)
+        self.band = band
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None) -> torch.Tensor:
+        channels = pred.shape[1] if pred.dim() == 3 else 1
+        p, t = _fold(pred), _fold(target)
+        total = pred.new_zeros(())
+        for n_fft, hop in self.resolutions:
+            diff, ref = stft_complex(p, n_fft, hop) - stft_complex(t, n_fft, hop), stft_complex(t, n_fft, hop)
+            if self.band == "high" and cutoff_hz is not None:
+                mask = band_weights(cutoff_hz, channels, n_fft, self.sample_rate, 2.0) - 1.0  # 1 above, 0 below
+                diff, ref = diff * mask, ref * mask
+            error = torch.linalg.vector_norm(diff, dim=(1, 2))
+            energy = torch.linalg.vector_norm(ref, dim=(1, 2))
+            total = total + (error / energy.clamp_min(EPS)).mean()
+        return total / len(self.resolutions)
+
+
 class LogMelSpectrogram(nn.Module):
     """Waveform ``[B, C, T]`` or ``[B, T]`` -> ``log(mel + 1e-5)`` ``[B * C, n_mels, frames]`` of the
     STFT magnitude (:func:`stft_magnitude`; filterbank: :func:`audio_upscaler.metrics.mel_filterbank`)."""
@@ -107,10 +148,12 @@ class GeneratorLossConfig:
     mel_weight: float = 0.0
     high_band_weight: float = 1.0
     sample_rate: int = 48_000
+    complex_weight: float = 0.0
+    complex_band: str = "high"
 
 
 class GeneratorLoss(nn.Module):
-    """Weighted sum of multi-resolution STFT, waveform L1 and mel L1 losses.
+    """Weighted sum of multi-resolution STFT, waveform L1, mel L1 and complex-spectrum losses.
 
     ``forward(pred, target, cutoff_hz=None) -> (total, {name: value})``.
     """
@@ -120,6 +163,7 @@ class GeneratorLoss(nn.Module):
         self.config = config = config or GeneratorLossConfig()
         self.stft = MultiResolutionSTFTLoss(sample_rate=config.sample_rate, high_band_weight=config.high_band_weight)
         self.mel = MelLoss(config.sample_rate) if config.mel_weight else None
+        self.complex = ComplexSTFTLoss(sample_rate=config.sample_rate, band=config.complex_band) if config.complex_weight else None
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None):
         c = self.config
@@ -130,7 +174,9 @@ class GeneratorLoss(nn.Module):
             parts["l1"] = F.l1_loss(pred, target)
         if self.mel is not None:
             parts["mel"] = self.mel(pred, target)
-        weights = {"stft": c.stft_weight, "l1": c.l1_weight, "mel": c.mel_weight}
+        if self.complex is not None:
+            parts["complex"] = self.complex(pred, target, cutoff_hz)
+        weights = {"stft": c.stft_weight, "l1": c.l1_weight, "mel": c.mel_weight, "complex": c.complex_weight}
         total = sum(weights[k] * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 

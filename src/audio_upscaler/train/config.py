@@ -65,6 +65,8 @@ class LossSection:
     l1_weight: float = 0.3
     mel_weight: float = 0.0
     high_band_weight: float = 1.0
+    complex_weight: float = 0.0
+    complex_band: str = "high"
     discriminators: list = field(default_factory=list)
     adversarial_loss: str = "lsgan"
     adversarial_weight: float = 1.0

@@ -113,8 +113,8 @@ class Trainer:
         self.sample_rate = self.model.sample_rate or 48_000
         self.net = self._wrap(torch.compile(self.model) if t.compile else self.model)
         lc = config.loss
-        self.loss = GeneratorLoss(GeneratorLossConfig(lc.stft_weight, lc.l1_weight, lc.mel_weight,
-                                                      lc.high_band_weight, self.sample_rate)).to(self.device)
+        self.loss = GeneratorLoss(GeneratorLossConfig(lc.stft_weight, lc.l1_weight, lc.mel_weight, lc.high_band_weight,
+                                                      self.sample_rate, lc.complex_weight, lc.complex_band)).to(self.device)
         self.optimizer = self._optimizer(self.model.parameters(), config.optim.lr)
         self.scheduler = self._scheduler()
         self.amp_dtype = autocast_dtype(t.precision, self.device)
