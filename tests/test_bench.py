@@ -137,6 +137,37 @@ def test_resume_reuses_the_cache(bench, data_dir, monkeypatch):
     assert len(calls) == 1
 
 
+def test_new_weights_behind_a_model_name_are_benchmarked_again(data_dir, tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from audio_upscaler.models import registry
+
+    models = tmp_path / "models"
+    shutil.copytree(registry.model_path("default"), models / "mine")
+    monkeypatch.setenv(registry.ENV_VAR, str(models))
+    calls = []
+    original = Upscaler.upscale_file
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Upscaler, "upscale_file", counting)
+    out = tmp_path / "report"
+
+    def bench_mine():
+        calls.clear()
+        run_benchmark(data_dir, ["bwe_8k_48k"], ["sinc", "mine"], out, plot_clips=0, seconds=0.5, progress=False)
+        return len(calls)
+
+    assert bench_mine() == 4  # 2 clips x 2 methods (the broken file fails before upscaling)
+    assert bench_mine() == 0
+    weights = models / "mine" / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # retrained
+    assert bench_mine() == 2  # only the model's items; sinc's stay cached
+
+
 def test_benchmark_command(bench, data_dir, capsys):
     out, _ = bench  # everything is cached: the command only reads and reports
     code = main(["benchmark", str(data_dir), "--tasks", ",".join(TASKS), "--out", str(out), "--plots", "1"])

@@ -2,8 +2,9 @@
 
 Each finished ``(task, method, clip)`` item is one JSON file ``OUT/cache/TASK/METHOD/CLIP.json``
 holding the item and a fingerprint of everything that determines it (package version, task,
-absolute clip path, the clip file's size and mtime, ``seconds``, seed). A cached item is reused
-only when its fingerprint matches, so changing the clip or the settings recomputes it.
+absolute clip path, the clip file's size and mtime, ``seconds``, seed, and the method's model
+weights: folder, size and mtime). A cached item is reused only when its fingerprint matches, so
+changing the clip, the settings or the weights behind a model name recomputes it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,27 @@ from .. import __version__
 from ..textio import write_text_atomic
 
 
+def file_identity(path: Path) -> list | None:
+    """``[size, mtime_ns]`` of ``path``, None when it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def weights_identity(model_names: list[str]) -> list:
+    """``[[name, folder, [size, mtime_ns]], ...]`` for the installed weights called ``model_names``."""
+    from ..models.base import WEIGHTS_FILE
+    from ..models.registry import model_path
+
+    identity = []
+    for name in model_names:
+        folder = model_path(name)
+        identity.append([name, str(folder.resolve()), file_identity(folder / WEIGHTS_FILE)])
+    return identity
+
+
 class ItemCache:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -24,13 +46,9 @@ class ItemCache:
         return self.folder / task / method / f"{clip}.json"
 
     @staticmethod
-    def fingerprint(task: str, clip_path: Path, seconds: float | None, seed: int) -> str:
-        try:
-            stat = clip_path.stat()
-            file_id = [stat.st_size, stat.st_mtime_ns]
-        except OSError:
-            file_id = None
-        key = [__version__, task, str(clip_path.resolve()), file_id, seconds, seed]
+    def fingerprint(task: str, clip_path: Path, seconds: float | None, seed: int, weights: list | None = None) -> str:
+        """``weights``: what identifies the method's model weights (:func:`weights_identity`)."""
+        key = [__version__, task, str(clip_path.resolve()), file_identity(clip_path), seconds, seed, weights or []]
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
     def load(self, task: str, method: str, clip: str, fingerprint: str) -> dict | None:

@@ -20,7 +20,7 @@ from .. import __version__
 from ..audio import Audio
 from ..degrade import TASKS, apply_task
 from ..errors import UpscalerError
-from .cache import ItemCache
+from .cache import ItemCache, weights_identity
 from .clips import Clip, find_clips, task_applies
 from .memory import PeakRSS
 
@@ -139,11 +139,13 @@ class Runner:
         self.out, self.methods, self.seconds, self.seed = out, methods, seconds, seed
         self.cache = ItemCache(out / "cache")
         self._upscalers: dict[tuple[str, int], object] = {}
+        self.weights = {m: weights_identity(method_weights(m)) for m in methods}
 
     def run_pair(self, task: str, clip: Clip, keep: bool, bar) -> list[dict]:
         """One item (a dict) per method, from the cache where possible; ``bar`` is a tqdm bar."""
-        fingerprint = self.cache.fingerprint(task, clip.path, self.seconds, self.seed)
-        items = {m: self.cache.load(task, m, clip.name, fingerprint) for m in self.methods}
+        fingerprints = {m: self.cache.fingerprint(task, clip.path, self.seconds, self.seed, self.weights[m])
+                        for m in self.methods}
+        items = {m: self.cache.load(task, m, clip.name, fingerprints[m]) for m in self.methods}
         todo = [m for m in self.methods if items[m] is None]
         bar.update(len(self.methods) - len(todo))
         if not todo:
@@ -161,7 +163,7 @@ class Runner:
                 bar.set_postfix_str(f"{task} {method}", refresh=False)
                 try:
                     items[method] = self.run_method(task, method, clip, prepared, Path(folder))
-                    self.cache.store(items[method], fingerprint)
+                    self.cache.store(items[method], fingerprints[method])
                 except Exception as exc:
                     items[method] = failed_item(task, method, clip, exc)
                 bar.update(1)
@@ -234,6 +236,17 @@ class Runner:
             "realtime_factor": duration / max(elapsed, 1e-9), "peak_mem_mib": memory.peak_mib,
             "metrics": metrics,
         }
+
+
+def method_weights(method: str) -> list[str]:
+    """Names of the installed model weights whose output ``method`` gives (``auto``: any
+    upscaler model it may pick; a DSP method: none)."""
+    from ..models.registry import available_models, upscaler_models
+
+    name = METHOD_MODELS.get(method, method)
+    if name == "auto":
+        return upscaler_models()
+    return [name] if name in available_models() else []
 
 
 def failed_item(task: str, method: str, clip: Clip, exc: Exception) -> dict:
