@@ -492,3 +492,44 @@ def test_written_file_gets_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.wav").stat().st_mode & 0o777 == 0o644
+
+
+# --- WAV files past 4 GiB: RF64 when the length is known, a clean error when it is not -------------
+SMALL_LIMIT = 40_000  # bytes, standing in for the 4 GiB a WAV/AIFF header can describe
+
+
+@pytest.fixture
+def small_riff_limit(monkeypatch):
+    from audio_upscaler import io_formats
+
+    monkeypatch.setattr(io_formats, "RIFF_DATA_LIMIT", SMALL_LIMIT)
+
+
+def test_a_wav_too_long_for_its_header_is_written_as_rf64(tmp_path, small_riff_limit):
+    x = tones(48_000, 0.5, 2)  # 96,000 bytes at 16 bits
+    io.write_audio(tmp_path / "long.wav", Audio(x, 48_000), io.output_format_for("x.wav", bit_depth=16))
+    info = sf.info(tmp_path / "long.wav")
+    assert (info.format, info.frames, info.channels) == ("RF64", x.shape[1], 2)
+    np.testing.assert_array_equal(io.read_audio(tmp_path / "long.wav").samples, quantize(x, 16))
+    short = x[:, :4_000]  # 16,000 bytes: a plain WAV
+    io.write_audio(tmp_path / "short.wav", Audio(short, 48_000), io.output_format_for("x.wav", bit_depth=16))
+    assert sf.info(tmp_path / "short.wav").format == "WAV"
+
+
+@pytest.mark.parametrize("name", ["x.wav", "x.aiff"])
+def test_a_riff_file_of_unknown_length_past_the_limit_fails_cleanly(tmp_path, small_riff_limit, name):
+    x = tones(48_000, 0.5, 2)
+    with pytest.raises(UpscalerError, match="longer than a (WAV|AIFF) file can hold"):
+        with io.open_writer(tmp_path / name, 48_000, 2, io.output_format_for(name, bit_depth=16)) as writer:
+            for start in range(0, x.shape[1], 4_800):
+                writer.write(x[:, start:start + 4_800])
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
+
+
+def test_upscaling_to_a_long_wav_writes_rf64(tmp_path, small_riff_limit):
+    from audio_upscaler.pipeline import Upscaler
+
+    io.write_audio(tmp_path / "in.flac", Audio(tones(16_000, 0.5, 1), 16_000))
+    Upscaler(model="none", target_rate=48_000).upscale_file(tmp_path / "in.flac", tmp_path / "out.wav")
+    info = sf.info(tmp_path / "out.wav")
+    assert (info.format, info.frames) == ("RF64", 24_000)

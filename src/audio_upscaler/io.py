@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from .audio import Audio
+from . import io_formats
 from .errors import UpscalerError
 from .textio import fsync_path
 from .io_formats import (
@@ -226,7 +227,7 @@ class AudioWriter:
     """
 
     def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt: OutputFormat,
-                 tags: dict | None = None, overwrite: bool = False) -> None:
+                 tags: dict | None = None, overwrite: bool = False, frames: int | None = None) -> None:
         self.path = check_output_path(path, overwrite=overwrite)
         fmt.validate_rate(sample_rate)
         fmt.validate_channels(channels)
@@ -238,8 +239,12 @@ class AudioWriter:
         self._open = True
         try:
             os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            params = fmt.soundfile_params(self.sample_rate, self.channels)
+            params = fmt.soundfile_params(self.sample_rate, self.channels, frames)
             self._file = sf.SoundFile(self._tmp, "w", self.sample_rate, self.channels, **params)
+            # WAV/AIFF headers hold 32-bit sizes: past the limit libsndfile would write a file that
+            # reads back cut at 4 GiB, so such a file fails cleanly instead.
+            self._byte_limit = io_formats.RIFF_DATA_LIMIT if params["format"] in ("WAV", "AIFF") else None
+            self._bytes = 0
             write_tags(self._file, normalize_tags(tags or {}), latin1=fmt.container == "mp3")
         except (OSError, sf.SoundFileError) as exc:
             raise self._fail(exc) from exc
@@ -257,6 +262,13 @@ class AudioWriter:
             raise ValueError(f"expected a [{self.channels}, n] block, got shape {block.shape}")
         if not np.isfinite(block).all():
             raise ValueError("cannot write NaN or infinite samples")
+        if self._byte_limit is not None:
+            self._bytes += self.fmt.data_bytes(block.shape[1], self.channels)
+            if self._bytes > self._byte_limit:
+                self.abort()
+                raise UpscalerError(
+                    f"cannot write {self.path}: the audio is longer than a {self.fmt.container.upper()} file can "
+                    "hold (4 GiB); write FLAC, or WAV when the length is known in advance (it becomes RF64)")
         try:
             self._file.write(np.ascontiguousarray(encode_samples(block, self.fmt).T))
         except (OSError, sf.SoundFileError) as exc:
@@ -302,15 +314,16 @@ class AudioWriter:
 
 
 def open_writer(path: str | Path, sample_rate: int, channels: int, fmt: OutputFormat,
-                tags: dict | None = None, overwrite: bool = False) -> AudioWriter:
-    """Start writing ``path`` atomically; see :class:`AudioWriter`."""
-    return AudioWriter(path, sample_rate, channels, fmt, tags, overwrite)
+                tags: dict | None = None, overwrite: bool = False, frames: int | None = None) -> AudioWriter:
+    """Start writing ``path`` atomically; see :class:`AudioWriter`.  ``frames``: the expected
+    length, if known (a WAV longer than its 32-bit header allows is then written as RF64)."""
+    return AudioWriter(path, sample_rate, channels, fmt, tags, overwrite, frames)
 
 
 def write_audio(path: str | Path, audio: Audio, fmt: OutputFormat | None = None, overwrite: bool = False) -> Path:
     """Write ``audio`` (with its tags) to ``path``; the format defaults to the extension's."""
     fmt = fmt or output_format_for(path)
-    with open_writer(path, audio.sample_rate, audio.channels, fmt, audio.tags, overwrite) as writer:
+    with open_writer(path, audio.sample_rate, audio.channels, fmt, audio.tags, overwrite, audio.frames) as writer:
         for start in range(0, audio.frames, CHUNK_FRAMES):
             writer.write(audio.samples[:, start : start + CHUNK_FRAMES])
     return writer.path

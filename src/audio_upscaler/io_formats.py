@@ -38,6 +38,11 @@ MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the rates libsndfile's Opus encoder accepts
 VORBIS_MAX_RATE = 192_000  # libvorbis has no encoder setup above ~200 kHz (libsndfile crashes)
 FLAC_MAX_RATE = 655_350
+#: Largest data chunk a WAV or AIFF header can describe (32-bit sizes, less room for the header), bytes.
+RIFF_DATA_LIMIT = 0xFFFFFFFF - (1 << 16)
+#: A WAV expected to fill more than this share of :data:`RIFF_DATA_LIMIT` is written as RF64
+#: (64-bit sizes), leaving room for a length that was only estimated.
+RF64_MARGIN = 0.9
 
 DEFAULT_MP3_KBPS = 320
 DEFAULT_OPUS_KBPS_PER_CHANNEL = 96
@@ -112,11 +117,22 @@ class OutputFormat:
         if not 1 <= channels <= limit:
             raise UpscalerError(f"{self.container.upper()} output supports 1-{limit} channels, not {channels}")
 
-    def soundfile_params(self, sample_rate: int, channels: int) -> dict:
-        """Keyword arguments for ``soundfile.SoundFile(..., mode="w")``."""
+    def data_bytes(self, frames: int, channels: int) -> int | None:
+        """Bytes of sample data ``frames`` take in a lossless file (``None`` for lossy formats)."""
+        return frames * channels * (self.bit_depth // 8) if self.container in LOSSLESS else None
+
+    def soundfile_params(self, sample_rate: int, channels: int, frames: int | None = None) -> dict:
+        """Keyword arguments for ``soundfile.SoundFile(..., mode="w")``.
+
+        ``frames``: the expected length; a WAV too long for its 32-bit header is written as RF64
+        (the 64-bit WAV that readers of long broadcast and archive files expect).
+        """
         if self.container in LOSSLESS:
             subtype = "FLOAT" if self.bit_depth == 32 else f"PCM_{self.bit_depth}"
-            return {"format": self.container.upper(), "subtype": subtype}
+            container = self.container.upper()
+            if self.container == "wav" and frames and self.data_bytes(frames, channels) > RF64_MARGIN * RIFF_DATA_LIMIT:
+                container = "RF64"
+            return {"format": container, "subtype": subtype}
         if self.container == "mp3":
             if self.vbr:  # libsndfile: LAME VBR quality = 10 * compression level
                 return {"format": "MP3", "subtype": "MPEG_LAYER_III", "bitrate_mode": "VARIABLE",

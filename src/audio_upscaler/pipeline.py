@@ -199,9 +199,10 @@ class Upscaler:
             processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, cutoff, name)
             processed = _report_progress(processed, total, progress)
             if self.normalize_dbfs is None:
-                self._write(output_path, fmt, info, self._finish(processed, self.target_rate, info.channels, 1.0, ceiling), overwrite)
+                self._write(output_path, fmt, info, self._finish(processed, self.target_rate, info.channels, 1.0, ceiling),
+                            overwrite, total)
             else:
-                self._write_normalized(output_path, fmt, info, processed, ceiling, overwrite)
+                self._write_normalized(output_path, fmt, info, processed, ceiling, overwrite, total)
         result.elapsed_s = time.perf_counter() - started
         return result
 
@@ -323,18 +324,22 @@ class Upscaler:
             if out.shape[1]:
                 yield out
 
-    def _write(self, path: Path, fmt, info, blocks: Iterable[np.ndarray], overwrite: bool) -> None:
+    def _write(self, path: Path, fmt, info, blocks: Iterable[np.ndarray], overwrite: bool, frames: int | None) -> None:
+        """Encode ``blocks`` to ``path``; ``frames`` is the expected length (picks RF64 for long WAV)."""
         from . import io
         from .dsp.finish import tpdf_dither
 
         rng = np.random.default_rng(self.seed)
         dither_bits = fmt.bit_depth if fmt.is_integer_pcm else None  # 16/24-bit integer PCM
-        with io.open_writer(path, self.target_rate, info.channels, fmt, tags=info.tags, overwrite=overwrite) as writer:
+        with io.open_writer(path, self.target_rate, info.channels, fmt, tags=info.tags, overwrite=overwrite,
+                            frames=frames) as writer:
             for block in blocks:
                 writer.write(tpdf_dither(block, dither_bits, rng) if dither_bits else block)
 
-    def _write_normalized(self, path: Path, fmt, info, processed: Iterable[np.ndarray], ceiling: float, overwrite: bool) -> None:
-        """Two passes with flat memory: float temp file next to the output, then scale and encode."""
+    def _write_normalized(self, path: Path, fmt, info, processed: Iterable[np.ndarray], ceiling: float, overwrite: bool,
+                          frames: int | None) -> None:
+        """Two passes with flat memory: float temp file next to the output, then scale and encode.
+        ``frames``: the expected length (the first pass then gives the exact one)."""
         import soundfile as sf
 
         fd, tmp = tempfile.mkstemp(prefix=".upscale-", suffix=".rf64", dir=Path(path).parent)
@@ -347,8 +352,10 @@ class Upscaler:
                     f.write(block.T)
             gain = self._normalize_gain(peak)
             with sf.SoundFile(tmp) as f:
+                frames = f.frames
                 blocks = (b.T.astype(np.float32) for b in f.blocks(BLOCK_FRAMES, always_2d=True))
-                self._write(path, fmt, info, self._finish(blocks, self.target_rate, info.channels, gain, ceiling), overwrite)
+                self._write(path, fmt, info, self._finish(blocks, self.target_rate, info.channels, gain, ceiling),
+                            overwrite, frames)
         except OSError as exc:
             raise UpscalerError(f"cannot write temporary file next to {path}: {exc.strerror or exc}") from exc
         finally:
