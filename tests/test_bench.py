@@ -119,8 +119,8 @@ def test_failures_appear_in_csv_and_markdown(bench):
     assert "## Failures" in readme and readme.count("| broken |") == len(failed)
 
 
-def test_resume_reuses_the_cache(bench, data_dir, monkeypatch):
-    out, first = bench
+def count_upscale_calls(monkeypatch) -> list:
+    """A list that gets each input path ``Upscaler.upscale_file`` is called with from now on."""
     calls = []
     original = Upscaler.upscale_file
 
@@ -129,6 +129,12 @@ def test_resume_reuses_the_cache(bench, data_dir, monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Upscaler, "upscale_file", counting)
+    return calls
+
+
+def test_resume_reuses_the_cache(bench, data_dir, monkeypatch):
+    out, first = bench
+    calls = count_upscale_calls(monkeypatch)
     again = run_benchmark(data_dir, TASKS, METHODS, out, plot_clips=1, progress=False)
     assert calls == []
     assert json.dumps(again["items"]) == json.dumps(first["items"])  # (NaN != NaN as floats)
@@ -146,14 +152,7 @@ def test_new_weights_behind_a_model_name_are_benchmarked_again(data_dir, tmp_pat
     models = tmp_path / "models"
     shutil.copytree(registry.model_path("default"), models / "mine")
     monkeypatch.setenv(registry.ENV_VAR, str(models))
-    calls = []
-    original = Upscaler.upscale_file
-
-    def counting(self, *args, **kwargs):
-        calls.append(args[0])
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Upscaler, "upscale_file", counting)
+    calls = count_upscale_calls(monkeypatch)
     out = tmp_path / "report"
 
     def bench_mine():
