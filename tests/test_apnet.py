@@ -57,3 +57,28 @@ def test_copy_prior_model_learns_beyond_the_prior():
 def test_unknown_prior_is_refused():
     with pytest.raises(UpscalerError, match="prior"):
         registry.build("apnet", prior="mirror")
+
+
+def test_fill_holes_keeps_the_input_bins_the_prediction_does_not_exceed():
+    """fill_holes_db: bins where the prediction is not that much louder are the input's, exactly;
+    bins where it is (here: every bin above 6 kHz, made 8.7 dB louder by the head) are predicted;
+    the prediction below 6 kHz (8.7 dB quieter) is not used."""
+    torch.manual_seed(0)
+    model = registry.build("apnet", **{**TINY_COPY, "prior": "none", "fill_holes_db": 3.0}).eval()
+    kc = int(6000 * 256 / 48_000)
+    with torch.no_grad():
+        model.amp_head.bias[kc:] = 1.0  # e^1: +8.7 dB above 6 kHz
+        model.amp_head.bias[:kc] = -1.0  # -8.7 dB below
+        x = torch.from_numpy(harmonic_tone(48_000, 0.3))[None]  # full band
+        y = model(x, torch.tensor([6000.0]))
+    stft = STFT(256, 64)
+    sx, sy = stft(x[0]), stft(y[0])
+    frames = slice(4, -4)  # away from the ends of the call
+    low_err = (sy[:, : kc - 1, frames] - sx[:, : kc - 1, frames]).abs().square().sum() / sx[:, : kc - 1, frames].abs().square().sum()
+    assert low_err < 1e-5  # the input's bins, not just its magnitudes (-50 dB: overlap-add leakage)
+    gain_db = 10 * torch.log10(sy[:, kc + 1:, frames].abs().square().sum() / sx[:, kc + 1:, frames].abs().square().sum())
+    assert 7.7 < float(gain_db) < 9.7
+    model.config.fill_holes_db = 10.0  # 8.7 dB is no longer enough: the output is the input
+    with torch.no_grad():
+        same = model(x, torch.tensor([6000.0]))
+    torch.testing.assert_close(same, x, atol=1e-4, rtol=0)

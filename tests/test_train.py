@@ -275,8 +275,13 @@ def test_init_from_starts_a_run_from_another_runs_weights(audio_folder, tmp_path
     assert all(torch.equal(v, second.model.state_dict()[k]) for k, v in best.state_dict().items())
     other = tiny_config(audio_folder, train={"init_from": str(tmp_path / "first")})
     other["model"]["dim"] = 48
-    with pytest.raises(UpscalerError, match="another configuration"):
+    with pytest.raises(UpscalerError, match="other parameter shapes"):
         Trainer(from_dict(other), tmp_path / "third", echo=None, progress=False)
+    behaviour = tiny_config(audio_folder, train={"init_from": str(tmp_path / "first")})
+    behaviour["model"]["fill_holes_db"] = 3.0  # no parameter changes: allowed, the run's setting wins
+    fourth = Trainer(from_dict(behaviour), tmp_path / "fourth", echo=None, progress=False)
+    assert fourth.model.config.fill_holes_db == 3.0
+    assert all(torch.equal(v, fourth.model.state_dict()[k]) for k, v in best.state_dict().items())
 
 
 def test_task_restore_is_saved_with_the_weights_and_exported(audio_folder, tmp_path):

@@ -14,6 +14,12 @@ the cutoff copied upwards with coherent phase (``blocks.copy_up_bins``, the idea
 replication), so training starts from an SBR-like extension and learns the envelope and fine
 structure corrections; ``prior="none"`` uses the input spectrum itself.
 
+Codec restoration (``fill_holes_db``, set in the shipped ``restore`` weights): the output keeps
+every STFT bin of the input except those where the predicted amplitude is at least that many dB
+louder. What the codec kept stays exactly as decoded (waveform metrics such as SI-SDR cannot get
+worse there), while spectral holes and the band above the codec's cutoff, where the decoded
+spectrum is far below the prediction, take the prediction.
+
 The spectra are handled as (real, imag) pairs (:class:`~.blocks.RealSTFT`/``RealISTFT``, which
 use ``torch.stft``/``istft`` in eager mode and DFT-basis convolutions for ONNX export), so the
 whole model exports to ONNX and traces to TorchScript.
@@ -27,6 +33,7 @@ context there).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -54,6 +61,7 @@ class APNetConfig:
     kernel_size: int = 7
     cond_dim: int = 64
     prior: str = "copy"
+    fill_holes_db: float | None = None  # keep input bins unless the prediction is this much louder
 
 
 @register("apnet")
@@ -114,6 +122,7 @@ class APNet(UpscalerModel):
         re, im = self.stft(flat)  # [N, bins, frames] each
         mag = (re.square() + im.square()).clamp_min(LOG_AMP_FLOOR**2).sqrt()  # |X| floored, finite gradient
         log_amp = mag.log()
+        in_re, in_im, in_log_amp = re, im, log_amp
         phase_re, phase_im = re / mag, im / mag
         if self.config.prior == "copy":  # start from the band below the cutoff copied upwards
             c = self.config
@@ -131,5 +140,9 @@ class APNet(UpscalerModel):
         d_re, d_im = self.phase_head(h).chunk(2, dim=1)
         re, im = phase_re + d_re, phase_im + d_im
         scale = out_log_amp.exp() / (re.square() + im.square() + 1e-9).sqrt()  # amplitude / |phasor|
-        y = self.istft(re * scale, im * scale, length=n)
+        out_re, out_im = re * scale, im * scale
+        if self.config.fill_holes_db is not None:  # keep the input's bins where it is not a hole
+            louder = out_log_amp > in_log_amp + self.config.fill_holes_db * (math.log(10) / 20)
+            out_re, out_im = torch.where(louder, out_re, in_re), torch.where(louder, out_im, in_im)
+        y = self.istft(out_re, out_im, length=n)
         return y[:, :t].reshape(b, ch, t)

@@ -143,14 +143,18 @@ class Trainer:
     # ------------------------------------------------------------------ setup
 
     def _init_weights(self, folder: Path) -> None:
-        """Start from the weights of model folder ``folder`` (a run folder means its best model)."""
+        """Start from the weights of model folder ``folder`` (a run folder means its best model).
+
+        The weights must have this run's family and parameter shapes; settings that change no
+        parameter (such as apnet's ``fill_holes_db``) may differ: the run's config wins."""
         from ..models.base import UpscalerModel
 
         if (folder / "best_model").is_dir():
             folder = folder / "best_model"
         source = UpscalerModel.load(folder)
-        if source.family != self.model.family or source.config != self.model.config:
-            raise UpscalerError(f"train.init_from {folder}: a '{source.family}' model with another configuration "
+        shapes = {k: v.shape for k, v in source.state_dict().items()}
+        if source.family != self.model.family or shapes != {k: v.shape for k, v in self.model.state_dict().items()}:
+            raise UpscalerError(f"train.init_from {folder}: a '{source.family}' model with other parameter shapes "
                                 f"cannot start this '{self.model.family}' run")
         self.model.load_state_dict(source.state_dict())
         if self.ema is not None:
