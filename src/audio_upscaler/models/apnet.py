@@ -16,7 +16,7 @@ structure corrections; ``prior="none"`` uses the input spectrum itself.
 
 Codec restoration (``fill_holes_db``, set in the shipped ``restore`` weights): the output keeps
 every STFT bin of the input except those where the predicted amplitude is at least that many dB
-louder. What the codec kept stays exactly as decoded (waveform metrics such as SI-SDR cannot get
+louder (fully predicted from ``FILL_HOLES_RAMP_DB`` further up, blended in between). What the codec kept stays exactly as decoded (waveform metrics such as SI-SDR cannot get
 worse there), while spectral holes and the band above the codec's cutoff, where the decoded
 spectrum is far below the prediction, take the prediction.
 
@@ -45,6 +45,9 @@ from .blocks import ChannelLayerNorm, ConvNeXt1d, CutoffEmbedding, FiLM, RealIST
 from .registry import register
 
 LOG_AMP_FLOOR = 1e-5
+#: ``fill_holes_db``: the prediction takes over gradually over this many dB above the threshold
+#: (a smooth mask: no switching noise between frames, and a small numeric change stays small).
+FILL_HOLES_RAMP_DB = 3.0
 LOG_AMP_MAX = 8.0  # exp(8) ~ 3000 in STFT magnitude: far above any full-scale signal
 
 
@@ -142,7 +145,8 @@ class APNet(UpscalerModel):
         scale = out_log_amp.exp() / (re.square() + im.square() + 1e-9).sqrt()  # amplitude / |phasor|
         out_re, out_im = re * scale, im * scale
         if self.config.fill_holes_db is not None:  # keep the input's bins where it is not a hole
-            louder = out_log_amp > in_log_amp + self.config.fill_holes_db * (math.log(10) / 20)
-            out_re, out_im = torch.where(louder, out_re, in_re), torch.where(louder, out_im, in_im)
+            louder_db = (out_log_amp - in_log_amp) * (20 / math.log(10))
+            take = ((louder_db - self.config.fill_holes_db) / FILL_HOLES_RAMP_DB).clamp(0.0, 1.0)
+            out_re, out_im = in_re + take * (out_re - in_re), in_im + take * (out_im - in_im)
         y = self.istft(out_re, out_im, length=n)
         return y[:, :t].reshape(b, ch, t)
