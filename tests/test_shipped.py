@@ -18,9 +18,11 @@ from audio_upscaler.pipeline import Upscaler
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 VALIDATION = Path(__file__).parent / "data" / "validation"
-#: The restore model must bring a decoded 64 kbps MP3's LSD below this fraction (measured on the
-#: fixture: 0.53x speech, 0.75x music).
-RESTORE_LSD_FACTOR = 0.85
+#: The restore model must bring a decoded 64 kbps MP3's LSD below this fraction (measured at
+#: 44.1 kHz: 0.45x klettres_it_1, 0.50x bwv333) and keep SI-SDR within RESTORE_SI_SDR_LOSS_DB of
+#: the decoded MP3's (measured: 0.19 and 0.05 dB below; hole filling keeps what the codec kept).
+RESTORE_LSD_FACTOR = 0.7
+RESTORE_SI_SDR_LOSS_DB = 0.3
 #: LSD of the shipped vocoder's resynthesis of a fixture clip must stay below this (measured:
 #: 0.76 speech, 1.04 music; Griffin-Lim from the same mel 0.58, 0.82; an untrained vocos 3.2, 3.6).
 VOCODER_LSD_LIMIT = 1.2
@@ -84,7 +86,7 @@ def test_every_trained_model_is_shipped():
 @pytest.mark.parametrize("clip", ["speech/klettres_it_1.flac", "music/bwv333.flac"])
 def test_restore_model_improves_a_decoded_mp3(clip, monkeypatch, tmp_path):
     """64 kbps MP3 at 44.1 kHz: the restore model's output is closer to the clean clip than the
-    decoded MP3 (LSD), with an SI-SDR no worse than the decoded MP3's by more than 0.5 dB."""
+    decoded MP3 (LSD), with an SI-SDR no worse than the decoded MP3's by more than 0.3 dB."""
     from audio_upscaler.dsp.resample import resample
     from audio_upscaler.metrics import si_sdr
 
@@ -95,7 +97,7 @@ def test_restore_model_improves_a_decoded_mp3(clip, monkeypatch, tmp_path):
     out = Upscaler("restore", 44_100, limiter=False).upscale(Audio(task.degraded, 44_100)).samples[:, : clean.shape[1]]
     ours, decoded = lsd(clean, out, 44_100), lsd(clean, task.degraded, 44_100)
     assert ours.lsd < RESTORE_LSD_FACTOR * decoded.lsd
-    assert si_sdr(clean, out) > si_sdr(clean, task.degraded) - 0.5
+    assert si_sdr(clean, out) > si_sdr(clean, task.degraded) - RESTORE_SI_SDR_LOSS_DB
 
 
 
