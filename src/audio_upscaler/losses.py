@@ -30,10 +30,15 @@ def _fold(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, x.shape[-1])
 
 
-def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """``x [N, T]`` -> magnitude ``[N, n_fft // 2 + 1, frames]`` (Hann, centred, zero padding)."""
+def stft_complex(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """``x [N, T]`` -> complex spectrum ``[N, n_fft // 2 + 1, frames]`` (Hann, centred, zero padding)."""
     window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    spec = torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+    return torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+
+
+def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """``x [N, T]`` -> magnitude ``[N, n_fft // 2 + 1, frames]`` of :func:`stft_complex`."""
+    spec = stft_complex(x, n_fft, hop)
     return (spec.real.square() + spec.imag.square() + EPS).sqrt()
 
 
@@ -73,12 +78,6 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
-def stft_complex(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """``x [N, T]`` -> complex spectrum ``[N, n_fft // 2 + 1, frames]`` (as :func:`stft_magnitude`)."""
-    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    return torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
-
-
 class ComplexSTFTLoss(nn.Module):
     """Mean over resolutions and items of ``||m (Ŷ - Y)||_F / ||m Y||_F`` on complex spectra.
 
@@ -101,7 +100,8 @@ class ComplexSTFTLoss(nn.Module):
         p, t = _fold(pred), _fold(target)
         total = pred.new_zeros(())
         for n_fft, hop in self.resolutions:
-            diff, ref = stft_complex(p, n_fft, hop) - stft_complex(t, n_fft, hop), stft_complex(t, n_fft, hop)
+            ref = stft_complex(t, n_fft, hop)
+            diff = stft_complex(p, n_fft, hop) - ref
             if self.band == "high" and cutoff_hz is not None:
                 mask = band_weights(cutoff_hz, channels, n_fft, self.sample_rate, 2.0) - 1.0  # 1 above, 0 below
                 diff, ref = diff * mask, ref * mask

@@ -16,9 +16,10 @@ structure corrections; ``prior="none"`` uses the input spectrum itself.
 
 Codec restoration (``fill_holes_db``, set in the shipped ``restore`` weights): the output keeps
 every STFT bin of the input except those where the predicted amplitude is at least that many dB
-louder (fully predicted from ``FILL_HOLES_RAMP_DB`` further up, blended in between). What the codec kept stays exactly as decoded (waveform metrics such as SI-SDR cannot get
-worse there), while spectral holes and the band above the codec's cutoff, where the decoded
-spectrum is far below the prediction, take the prediction.
+louder (fully predicted from ``FILL_HOLES_RAMP_DB`` further up, blended in between). What the
+codec kept stays as decoded, so waveform metrics such as SI-SDR lose next to nothing there, while
+spectral holes and the band above the codec's cutoff, where the decoded spectrum is far below the
+prediction, take the prediction.
 
 The spectra are handled as (real, imag) pairs (:class:`~.blocks.RealSTFT`/``RealISTFT``, which
 use ``torch.stft``/``istft`` in eager mode and DFT-basis convolutions for ONNX export), so the
