@@ -60,7 +60,7 @@ def test_unknown_prior_is_refused():
 
 
 def test_fill_holes_keeps_the_input_bins_the_prediction_does_not_exceed():
-    """fill_holes_db: bins where the prediction is not that much louder are the input's, exactly;
+    """fill_holes_db: bins where the prediction is not that much louder are the input's (to -50 dB);
     bins where it is (here: every bin above 6 kHz, made 8.7 dB louder by the head) are predicted;
     the prediction below 6 kHz (8.7 dB quieter) is not used."""
     torch.manual_seed(0)
