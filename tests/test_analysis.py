@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from audio_upscaler.loudness import k_weighting_sos
 from .signals import harmonic_tone
 
 TOLERANCE_HZ = 300.0
+DATA = Path(__file__).parent / "data"
 
 
 # ---------------------------------------------------------------- test signals
@@ -223,6 +225,18 @@ def test_mp3_128k_shows_spectral_holes_and_resampling_does_not():
     # audio_upscaler.fingerprint for why a codec cutting there would be ambiguous).
     assert resampled.codec_guess == "resampled from 32000 Hz" and not resampled.lossy_fingerprint
     assert "upsampled from 32 kHz" in resampled.verdict
+
+
+def test_quiet_tonal_mp3_is_not_read_as_full_band():
+    """A soft woodwind chorale (fixture clip) falls 70-80 dB from its fundamentals to 14 kHz; at
+    64 kbps the decoder leaves debris 110 dB under the peak up to 22 kHz. That debris is not
+    content (``DYNAMIC_RANGE_DB``): the cutoff is the codec's, and the clean clip stays full band."""
+    from audio_upscaler.codecs import roundtrip
+
+    clean, sr = sf.read(DATA / "validation/music/bwv187_7.flac", always_2d=True, dtype="float32")
+    assert estimate_cutoff(clean.T, sr).full_band
+    decoded = estimate_cutoff(roundtrip(clean.T, sr, "mp3", 64), sr)
+    assert 12_000 < decoded.hz < 17_000 and not decoded.full_band
 
 
 # ---------------------------------------------------------------- verdicts and report

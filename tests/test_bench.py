@@ -167,6 +167,21 @@ def test_new_weights_behind_a_model_name_are_benchmarked_again(data_dir, tmp_pat
     assert bench_mine() == 2  # only the model's items; sinc's stay cached
 
 
+def test_changed_package_code_is_benchmarked_again(bench, data_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from audio_upscaler.bench import cache
+
+    out = tmp_path / "report"
+    shutil.copytree(bench[0], out)  # the shared report stays as it is for the other tests
+    calls = count_upscale_calls(monkeypatch)
+    run_benchmark(data_dir, ["bwe_8k_48k"], METHODS, out, plot_clips=0, progress=False)
+    assert calls == []
+    monkeypatch.setattr(cache, "package_identity", lambda: "edited")
+    run_benchmark(data_dir, ["bwe_8k_48k"], METHODS, out, plot_clips=0, progress=False)
+    assert len(calls) >= len(METHODS)  # the items that ran before run again
+
+
 def test_benchmark_command(bench, data_dir, capsys):
     out, _ = bench  # everything is cached: the command only reads and reports
     code = main(["benchmark", str(data_dir), "--tasks", ",".join(TASKS), "--out", str(out), "--plots", "1"])

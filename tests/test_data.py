@@ -61,14 +61,14 @@ def config(**changes) -> DataConfig:
 def test_examples_have_the_requested_shape_rate_and_cutoff(corpus):
     for channels in (1, 2):
         ds = PairDataset(corpus, config(channels=channels), degradation="bwe_8k_48k", validation=True)
-        degraded, clean, cutoff = ds[0]
+        degraded, clean, cutoff, _ = ds[0]
         assert degraded.shape == clean.shape == (channels, 24000)
         assert degraded.dtype == clean.dtype == torch.float32 and cutoff == 4000.0
         assert estimate_cutoff(clean.numpy(), 48000).hz > 15000
         assert estimate_cutoff(degraded.numpy(), 48000).hz == pytest.approx(4000, abs=300)
     chain = DegradationChain([(LowPass((6000.0, 6000.0), ("brickwall",)), 1.0)])
     for index in range(3):
-        degraded, clean, cutoff = PairDataset(corpus, config(), degradation=chain, validation=True)[index]
+        degraded, clean, cutoff, _ = PairDataset(corpus, config(), degradation=chain, validation=True)[index]
         assert cutoff == 6000.0
         assert estimate_cutoff(degraded.numpy(), 48000).hz == pytest.approx(6000, abs=300)
 
@@ -77,7 +77,7 @@ def test_degraded_and_clean_crops_are_aligned(corpus):
     for degradation in ("bwe_8k_48k", None):  # the fixed task, the random training chain
         ds = PairDataset(corpus, config(), degradation=degradation, validation=True)
         for index in range(len(ds)):
-            degraded, clean, _ = ds[index]
+            degraded, clean, _, _ = ds[index]
             assert xcorr_peak_lag(clean.numpy(), degraded.numpy(), max_lag=300) == 0
 
 
@@ -117,8 +117,25 @@ def test_split_kind_and_bandwidth_filters(corpus):
         PairDataset(corpus, config(subset="speech_22k"))
     with pytest.raises(UpscalerError, match="works at 44100 Hz"):  # resampling tasks fix their rate
         PairDataset(corpus, config(), degradation="music_11k_44k")
-    degraded, clean, cutoff = PairDataset(corpus, config(), degradation="mp3_128k", validation=True)[0]
+    degraded, clean, cutoff, _ = PairDataset(corpus, config(), degradation="mp3_128k", validation=True)[0]
     assert degraded.shape == clean.shape and 14_000 < cutoff < 23_000  # codec tasks work at 48 kHz too
+
+
+def test_examples_carry_the_band_of_their_source(tmp_path):
+    """The manifest's measured bandwidth, else the file's Nyquist frequency, capped at the model's."""
+    entries = []
+    for name, rate, band in [("narrow.flac", 48000, 20_000.0), ("cd.flac", 44100, 0.0), ("hires.flac", 96000, 40_000.0)]:
+        sf.write(tmp_path / name, full_band(rate, 1.0, 1, 1).T, rate, subtype="PCM_24")
+        entries.append(Entry(name, "synthetic", name, "music", 1.0, rate, 1, band, "CC0", "train"))
+    write_manifest(tmp_path / "manifest.jsonl", entries)
+    ds = PairDataset(tmp_path, config(kinds=("music",)), degradation="bwe_8k_48k")
+    ds.reseed(0)
+    bands = {}
+    for _ in range(60):
+        _, clean, _, band = ds[0]
+        bands.setdefault(band, clean)
+    assert sorted(bands) == [20_000.0, 22_050.0, 24_000.0]
+    assert PairDataset(tmp_path, config(kinds=("music",), sample_rate=16000)).source_band(ds.files[0]) == 8000.0
 
 
 def test_speech_ratio_sets_the_mix(corpus):
@@ -134,7 +151,7 @@ def test_speech_ratio_sets_the_mix(corpus):
 def test_quiet_crops_are_drawn_again(corpus):
     ds = PairDataset(corpus, config(kinds=("music",), min_rms_dbfs=-40.0))
     rng = np.random.default_rng(1)
-    levels = [np.sqrt(np.mean(ds.clean_crop(rng) ** 2)) for _ in range(40)]
+    levels = [np.sqrt(np.mean(ds.clean_crop(rng)[0] ** 2)) for _ in range(40)]
     assert min(levels) > 10 ** (-40 / 20)
 
 
@@ -143,7 +160,7 @@ def test_level_augmentation_scales_clean_and_degraded_alike(corpus):
     scaled = PairDataset(corpus, config(level_db=(-30.0, 0.0)), degradation="bwe_8k_48k", validation=True)
     gains = []
     for index in range(len(plain)):
-        (d0, c0, _), (d1, c1, _) = plain[index], scaled[index]
+        (d0, c0, _, _), (d1, c1, _, _) = plain[index], scaled[index]
         if torch.equal(c0, c1):  # the level draw comes after the crop, so the crops are the same
             continue
         gain = float((c1 * c0).sum() / (c0 * c0).sum())
@@ -173,8 +190,9 @@ def test_plain_folders_short_files_and_kinds(tmp_path):
     (tmp_path / "notes.txt").write_text("not audio")
     ds = PairDataset(tmp_path, config(segment_seconds=0.5, kinds=("speech",)), degradation="bwe_8k_48k")
     assert [f.kind for f in ds.files] == ["speech"]
-    clean = ds.clean_crop(np.random.default_rng(0))
+    clean, band = ds.clean_crop(np.random.default_rng(0))
     assert clean.shape == (1, 24000) and np.abs(clean[:, 10000:]).max() == 0  # 0.2 s of audio, then zeros
+    assert band == 8000.0  # a plain file's band is its Nyquist frequency
     assert {f.kind for f in PairDataset(tmp_path, config()).files} == {"speech", "other"}
     with pytest.raises(UpscalerError, match="no such folder"):
         PairDataset(tmp_path / "missing", config())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audio_upscaler.losses import (ComplexSTFTLoss, GeneratorLoss, GeneratorLossConfig, MelLoss,
-                                   MultiResolutionSTFTLoss, band_weights)
+                                   MultiResolutionSTFTLoss, band_weights, outside_band_from_target)
 
 from .signals import harmonic_tone
 
@@ -124,3 +124,23 @@ def test_complex_loss_has_finite_gradients_and_counts_in_the_generator_loss(clea
     assert float(total.detach()) == pytest.approx(0.7 * parts["stft"] + 0.3 * parts["l1"] + 2.0 * parts["complex"], rel=1e-5)
     total.backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_outside_band_from_target_hides_errors_above_the_source_band(clean):
+    """Item 0's source stops at 16 kHz: what the prediction puts above it costs nothing and gets no
+    gradient; below it nothing changes. Item 1 is full band: it is passed through untouched."""
+    target = torch.cat([low_passed(clean, 15_000), clean])  # [2, 2, T]
+    top = band_noise(target.shape, 17_000, SR / 2, seed=1) * 5
+    mid = band_noise(target.shape, 4_000, 8_000, seed=2)
+    band = torch.tensor([16_000.0, SR / 2])
+    pred = target + top
+    out = outside_band_from_target(pred, target, band, SR)
+    assert torch.equal(out[1], pred[1])
+    inner = slice(2048, -2048)  # the first and last frames see the zero padding's smearing
+    assert float((out[0] - target[0]).detach()[:, inner].abs().max()) < 1e-4 * float(top[0].abs().max())
+    loss = MultiResolutionSTFTLoss()
+    assert float(loss(out[:1], target[:1])) < 0.01 * float(loss(pred[:1], target[:1]))
+    low_error = outside_band_from_target(target + mid, target, band, SR)  # below the band: kept
+    assert torch.allclose((low_error - target)[..., inner], mid[..., inner], atol=1e-5)
+    full = torch.full((2,), SR / 2)
+    assert outside_band_from_target(pred, target, full, SR) is pred

@@ -319,3 +319,20 @@ def test_vocoder_from_puts_a_trained_vocoder_into_a_melgan_run(audio_folder, tmp
     with pytest.raises(UpscalerError, match="no model weights named"):
         Trainer(from_dict(tiny_config(audio_folder, "melgan", train={"vocoder_from": "no-such-vocoder"})),
                 tmp_path / "missing", echo=None, progress=False)
+
+
+def test_source_band_only_ignores_what_the_prediction_misses_above_the_source_band(audio_folder, tmp_path):
+    """Same weights, same batch whose targets have noise above 16 kHz that the model cannot
+    predict: with ``data.source_band_only`` and a 16 kHz source band that noise costs nothing."""
+    rng = np.random.default_rng(0)
+    spec = np.fft.rfft(rng.standard_normal((2, 1, 9600)) * 0.05)
+    spec[..., np.fft.rfftfreq(9600, 1 / 48_000) < 17_000] = 0
+    top = torch.from_numpy(np.fft.irfft(spec, 9600).astype(np.float32))
+    clean = torch.from_numpy(harmonic_tone(48_000, 0.2, f0=200)[None].repeat(2, axis=0).astype(np.float32))
+    batch = (clean, clean + top, torch.tensor([24_000.0, 24_000.0]), torch.tensor([16_000.0, 16_000.0]))
+    losses = {}
+    for flag in (False, True):
+        config = from_dict(tiny_config(audio_folder, data={"source_band_only": flag}))
+        trainer = Trainer(config, tmp_path / str(flag), echo=None, progress=False)
+        losses[flag] = trainer.train_step(batch)["loss"]
+    assert losses[True] < 0.5 * losses[False]

@@ -21,6 +21,11 @@ Definition used here.  ``S`` is the average spectrum in dB, smoothed over ``SMOO
 * otherwise (a *gentle* roll-off such as Butterworth order 4) the cutoff is the deep point:
   only there has the content lost 20 dB and stops being usable.
 
+Nothing more than ``DYNAMIC_RANGE_DB`` (100 dB) below the spectrum's highest point counts as
+content either: under a steeply falling spectrum (a quiet, tonal piece whose top octaves lie
+70-80 dB under its fundamentals) the fitted trend can sink so low that a decoder's debris
+110 dB down would otherwise read as content and put the cutoff of an MP3 at 21 kHz.
+
 Noise floors and dither more than 20 dB below the trend (a -60 dBFS white floor under
 -20 dBFS programme, 16-bit dither) do not count as content; a floor closer than that does.
 A channel counts as full band when its cutoff is within 5 % of Nyquist; a digitally silent
@@ -41,6 +46,7 @@ from scipy.fft import rfft
 from scipy.ndimage import uniform_filter1d
 
 TREND_DROP_DB = 20.0
+DYNAMIC_RANGE_DB = 100.0
 KNEE_DB = 6.0
 WALL_OCTAVES = 0.25
 SEED_HZ = 4000.0
@@ -144,10 +150,11 @@ def _channel_edge(p: np.ndarray, freqs: np.ndarray) -> tuple[float, bool]:
     if p.mean() < SILENCE_POWER:
         return 0.0, False
     s = _smoothed_db(p, freqs)
+    floor = s.max() - DYNAMIC_RANGE_DB
     deep = min(SEED_HZ, freqs[-1])
     for _ in range(8):  # refit the trend below the current estimate until it settles
         trend = _trend(s, freqs, deep / 2)
-        new = _last_at_or_above(s, trend - TREND_DROP_DB, freqs)
+        new = _last_at_or_above(s, np.maximum(trend - TREND_DROP_DB, floor), freqs)
         if new == deep:
             break
         deep = new

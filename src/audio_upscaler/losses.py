@@ -4,6 +4,10 @@
 Phase: :class:`ComplexSTFTLoss` compares complex spectra, so it is zero only when amplitude *and*
 phase match; it is what waveform metrics (SNR, SI-SDR) reward and magnitude losses cannot see.
 
+Source band: :func:`outside_band_from_target` lets a loss ignore what lies above the band a
+training target really has (a 44.1 kHz recording at 48 kHz has nothing above 22.05 kHz, which
+says nothing about the sound), by giving the prediction the target's content there.
+
 High-band weighting: with ``high_band_weight = w > 1`` and a cutoff per item (``[B]`` Hz),
 spectral bins above the cutoff count ``w`` times as much as those below it.
 
@@ -50,6 +54,34 @@ def band_weights(cutoff_hz: torch.Tensor | None, channels: int, n_fft: int, samp
     freqs = torch.arange(n_fft // 2 + 1, device=cutoff_hz.device) * (sample_rate / n_fft)
     above = freqs[None, :] >= cutoff_hz.float().repeat_interleave(channels)[:, None]
     return (1.0 + (high_band_weight - 1.0) * above.float())[:, :, None]
+
+
+SOURCE_BAND_FFT = (1024, 256)  # STFT (n_fft, hop) of the source-band split
+
+
+def outside_band_from_target(pred: torch.Tensor, target: torch.Tensor, band_hz: torch.Tensor,
+                             sample_rate: int) -> torch.Tensor:
+    """``pred [B, C, T]`` with everything above each item's ``band_hz [B]`` (Hz) replaced by the
+    target's content there: ``pred - H(pred - target)``, ``H`` keeping the STFT bins above the band.
+
+    Any loss of the result against ``target`` then sees (and sends gradients to) only the band the
+    source has. Items whose band reaches the Nyquist frequency are returned unchanged.
+    """
+    nyquist = sample_rate / 2
+    limited = torch.nonzero(band_hz < nyquist).flatten()
+    if limited.numel() == 0:
+        return pred
+    n_fft, hop = SOURCE_BAND_FFT
+    b, ch, t = pred.shape
+    diff = _fold(pred[limited] - target[limited])
+    spec = stft_complex(diff, n_fft, hop)
+    freqs = torch.arange(n_fft // 2 + 1, device=pred.device) * (sample_rate / n_fft)
+    above = (freqs[None, :] > band_hz[limited].float().repeat_interleave(ch)[:, None])[:, :, None]
+    window = torch.hann_window(n_fft, device=pred.device, dtype=diff.dtype)
+    high = torch.istft(spec * above, n_fft, hop, window=window, center=True, length=t)
+    out = pred.clone()
+    out[limited] = pred[limited] - high.reshape(-1, ch, t)
+    return out
 
 
 class MultiResolutionSTFTLoss(nn.Module):

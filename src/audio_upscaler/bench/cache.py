@@ -1,14 +1,16 @@
 """Per-item results cache that makes a benchmark resumable.
 
 Each finished ``(task, method, clip)`` item is one JSON file ``OUT/cache/TASK/METHOD/CLIP.json``
-holding the item and a fingerprint of everything that determines it (package version, task,
-absolute clip path, the clip file's size and mtime, ``seconds``, seed, and the method's model
-weights: folder, size and mtime). A cached item is reused only when its fingerprint matches, so
-changing the clip, the settings or the weights behind a model name recomputes it.
+holding the item and a fingerprint of everything that determines it (package version and the
+size and mtime of each of its source files, task, absolute clip path, the clip file's size and
+mtime, ``seconds``, seed, and the method's model weights: folder, size and mtime). A cached item
+is reused only when its fingerprint matches, so changing the clip, the settings, the weights
+behind a model name or the package's code (a fixed analysis, a new resampler) recomputes it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -24,6 +26,15 @@ def file_identity(path: Path) -> list | None:
     except OSError:
         return None
     return [stat.st_size, stat.st_mtime_ns]
+
+
+@functools.lru_cache(maxsize=1)
+def package_identity() -> str:
+    """Hash of ``[relative path, size, mtime_ns]`` of every source file of the installed package."""
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(root.rglob("*.py"))
+    key = [[str(f.relative_to(root)), *(file_identity(f) or [])] for f in files]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
 
 def weights_identity(model_names: list[str]) -> list:
@@ -48,7 +59,7 @@ class ItemCache:
     @staticmethod
     def fingerprint(task: str, clip_path: Path, seconds: float | None, seed: int, weights: list | None = None) -> str:
         """``weights``: what identifies the method's model weights (:func:`weights_identity`)."""
-        key = [__version__, task, str(clip_path.resolve()), file_identity(clip_path), seconds, seed, weights or []]
+        key = [__version__, package_identity(), task, str(clip_path.resolve()), file_identity(clip_path), seconds, seed, weights or []]
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
     def load(self, task: str, method: str, clip: str, fingerprint: str) -> dict | None:

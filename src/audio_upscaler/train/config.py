@@ -36,6 +36,10 @@ class DataSection:
     ``validation_tasks``: benchmark tasks (``degrade.TASKS``) at the model's rate; each gives
     ``validation_examples`` fixed examples of ``validation_seconds``. ``level_db``: ``[low, high]``
     random gain (dB) of each training crop, applied before degradation (validation is not scaled).
+    ``source_band_only``: the loss sees only the band each crop's source file has (its measured
+    ``bandwidth_hz`` in a corpus manifest, else its Nyquist frequency): above it the prediction is
+    given the target's content (``losses.outside_band_from_target``), so recordings that stop at
+    20 or 22 kHz do not teach the model to leave the top of a 48 kHz output empty.
     """
 
     source: str | None = None
@@ -45,6 +49,7 @@ class DataSection:
     speech_ratio: float | None = 0.5
     min_bandwidth_hz: float | None = None
     level_db: list | None = None
+    source_band_only: bool = False
     degradation: Any = "robust"
     validation_tasks: list = field(default_factory=lambda: ["bwe_8k_48k", "bwe_16k_48k"])
     validation_examples: int = 8

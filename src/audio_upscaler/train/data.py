@@ -3,8 +3,10 @@
 ``PairDataset`` reads random crops from any folder of audio files or from a corpus manifest,
 brings them to the model's rate and channel count, and degrades them with the degradation
 chain shared with evaluation (``audio_upscaler.degrade``). An example is
-``(degraded [C, T], clean [C, T], cutoff_hz)``: two float32 tensors at the model's rate,
-sample-aligned, and the effective cutoff of the degraded input in Hz.
+``(degraded [C, T], clean [C, T], cutoff_hz, band_hz)``: two float32 tensors at the model's
+rate, sample-aligned, the effective cutoff of the degraded input in Hz, and the band the clean
+crop's source really has in Hz (its measured bandwidth in a corpus manifest, else the file's
+Nyquist frequency; at most the model's Nyquist frequency).
 
 Training mode draws a new example on every access from a per-worker generator (seeded by
 ``seed_worker``); validation mode derives everything from ``(seed, index)``, so it yields the
@@ -75,12 +77,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class AudioFile:
-    """A usable file: absolute ``path``, ``kind``, ``frames`` and ``sample_rate`` of the file."""
+    """A usable file: absolute ``path``, ``kind``, ``frames`` and ``sample_rate`` of the file, and
+    ``band_hz``: the top of its content (measured bandwidth; ``None``: unknown, its Nyquist)."""
 
     path: str
     kind: str
     frames: int
     sample_rate: int
+    band_hz: float | None = None
 
 
 Degrader = Callable[[np.ndarray, int, np.random.Generator], tuple[np.ndarray, float]]
@@ -117,7 +121,8 @@ def manifest_files(entries: Sequence[Entry], root: Path, config: DataConfig) -> 
             continue
         if config.min_bandwidth_hz is not None and e.bandwidth_hz < config.min_bandwidth_hz:
             continue
-        keep.append(AudioFile(str(root / e.path), e.kind, int(round(e.duration * e.sample_rate)), e.sample_rate))
+        keep.append(AudioFile(str(root / e.path), e.kind, int(round(e.duration * e.sample_rate)), e.sample_rate,
+                              e.bandwidth_hz or None))
     return keep
 
 
@@ -174,7 +179,7 @@ def as_degrader(degradation) -> Degrader:
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """``(degraded, clean, cutoff_hz)`` examples from clean audio (see the module docstring).
+    """``(degraded, clean, cutoff_hz, band_hz)`` examples from clean audio (see the module docstring).
 
     Args:
         source: a folder of audio files, a corpus folder, or a manifest file.
@@ -228,22 +233,28 @@ class PairDataset(torch.utils.data.Dataset):
             self.reseed(torch.initial_seed())
         return self._rng
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         if not 0 <= index < len(self):
             raise IndexError(index)
         return self._example(self._generator(index))
 
-    def keyed(self, key: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def keyed(self, key: int) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         """Example number ``key >= 0`` of an endless stream fixed by ``config.seed`` (the trainer
         draws example ``step * batch + i``, so a resumed run sees exactly the same data)."""
         return self._example(np.random.default_rng([self.config.seed, 2, int(key)]))
 
-    def _example(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
-        clean = self.clean_crop(rng)
+    def _example(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+        clean, band = self.clean_crop(rng)
         if self.config.level_db is not None:
             clean = random_level(clean, self.config.level_db, rng)
         degraded, cutoff = self.degrade(clean, self.config.sample_rate, rng)
-        return torch.from_numpy(np.ascontiguousarray(degraded, np.float32)), torch.from_numpy(clean), float(cutoff)
+        return (torch.from_numpy(np.ascontiguousarray(degraded, np.float32)), torch.from_numpy(clean),
+                float(cutoff), band)
+
+    def source_band(self, file: AudioFile) -> float:
+        """The band (Hz) a crop of ``file`` carries at the model's rate."""
+        nyquist = min(file.sample_rate, self.config.sample_rate) / 2
+        return float(min(file.band_hz or nyquist, nyquist))
 
     def pick_file(self, rng: np.random.Generator) -> AudioFile:
         """A file: first a kind (by ``speech_ratio``), then a file of it in proportion to its length."""
@@ -251,15 +262,17 @@ class PairDataset(torch.utils.data.Dataset):
         _, files, weights = self._groups[int(rng.choice(len(self._groups), p=probabilities))]
         return files[int(rng.choice(len(files), p=weights))]
 
-    def clean_crop(self, rng: np.random.Generator) -> np.ndarray:
-        """A clean crop float32 ``[channels, segment_frames]`` at the model's rate; crops quieter
-        than ``min_rms_dbfs`` are redrawn (the last try is kept)."""
+    def clean_crop(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """A clean crop float32 ``[channels, segment_frames]`` at the model's rate and its source
+        band in Hz (``source_band``); crops quieter than ``min_rms_dbfs`` are redrawn (the last
+        try is kept)."""
         threshold = 10 ** (self.config.min_rms_dbfs / 20)
         for _ in range(_MAX_TRIES):
-            crop = self.read_crop(self.pick_file(rng), rng)
+            file = self.pick_file(rng)
+            crop = self.read_crop(file, rng)
             if np.sqrt(np.mean(crop.astype(np.float64) ** 2)) >= threshold:
                 break
-        return crop
+        return crop, self.source_band(file)
 
     def read_crop(self, file: AudioFile, rng: np.random.Generator) -> np.ndarray:
         """A random crop of ``file``, resampled, with the configured channels (zero-padded

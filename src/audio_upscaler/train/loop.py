@@ -26,7 +26,7 @@ from torch import nn
 
 from ..degrade.spec import chain_from_spec
 from ..errors import UpscalerError
-from ..losses import GeneratorLoss, GeneratorLossConfig
+from ..losses import GeneratorLoss, GeneratorLossConfig, outside_band_from_target
 from ..models import registry
 from ..models.base import TASKS
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -274,7 +274,7 @@ class Trainer:
     # ------------------------------------------------------------------ training
 
     def train_step(self, batch) -> dict:
-        degraded, clean, cutoff = (t.to(self.device, non_blocking=True) for t in batch)
+        degraded, clean, cutoff, band = (t.to(self.device, non_blocking=True) for t in batch)
         cutoff = cutoff.float()
         self.net.train()
         warmup = self.config.optim.warmup_steps
@@ -284,11 +284,13 @@ class Trainer:
         amp = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                else contextlib.nullcontext())
         with amp:
-            pred = self.net(degraded, cutoff)
-            loss, parts = self.loss(pred.float(), clean, cutoff)
+            pred = self.net(degraded, cutoff).float()
+            if self.config.data.source_band_only:
+                pred = outside_band_from_target(pred, clean, band, self.sample_rate)
+            loss, parts = self.loss(pred, clean, cutoff)
         if self.adversarial and self.step >= self.config.loss.adversarial_start:
             with amp:
-                adv_loss, adv_parts = self.adversarial.step(pred.float(), clean, self.scaler, self.config.optim.grad_clip)
+                adv_loss, adv_parts = self.adversarial.step(pred, clean, self.scaler, self.config.optim.grad_clip)
             loss = loss + adv_loss
             parts.update(adv_parts)
         self.optimizer.zero_grad(set_to_none=True)

@@ -40,8 +40,8 @@ class ValidationSet:
             degradation = chain_from_spec("none") if task == CLEAN_TASK else task
             ds = PairDataset(source, config, degradation=degradation, validation=True)
             items = [ds[i] for i in range(len(ds))]
-            fixed[task] = (torch.stack([d for d, _, _ in items]), torch.stack([c for _, c, _ in items]),
-                           torch.tensor([c for _, _, c in items], dtype=torch.float32))
+            fixed[task] = (torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items]),
+                           torch.tensor([item[2] for item in items], dtype=torch.float32))
         return cls(data.sample_rate, fixed)
 
     def run(self, model: torch.nn.Module, device: torch.device, speech_metrics: bool = False,
