@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -57,6 +59,8 @@ def test_copy_prior_model_learns_beyond_the_prior():
 def test_unknown_prior_is_refused():
     with pytest.raises(UpscalerError, match="prior"):
         registry.build("apnet", prior="mirror")
+    with pytest.raises(UpscalerError, match="kept_bins"):
+        registry.build("apnet", kept_bins="louder")
 
 
 def test_fill_holes_keeps_the_input_bins_the_prediction_does_not_exceed():
@@ -82,3 +86,27 @@ def test_fill_holes_keeps_the_input_bins_the_prediction_does_not_exceed():
     with torch.no_grad():
         same = model(x, torch.tensor([6000.0]))
     torch.testing.assert_close(same, x, atol=1e-4, rtol=0)
+
+
+def test_kept_bins_shrink_turns_kept_bins_down_with_their_phase_and_never_up():
+    """kept_bins="shrink": below 6 kHz the head predicts 8.7 dB less, so those bins come out
+    8.7 dB quieter with the input's phase; between 6 and 12 kHz it predicts +2.2 dB (under the
+    3 dB threshold): the input as it is."""
+    torch.manual_seed(0)
+    model = registry.build("apnet", **{**TINY_COPY, "prior": "none", "fill_holes_db": 3.0,
+                                       "kept_bins": "shrink"}).eval()
+    k6, k12 = int(6000 * 256 / 48_000), int(12000 * 256 / 48_000)
+    with torch.no_grad():
+        model.amp_head.bias[:k6] = -1.0  # -8.7 dB
+        model.amp_head.bias[k6:] = 0.25  # +2.2 dB
+        x = torch.from_numpy(harmonic_tone(48_000, 0.3))[None]
+        y = model(x, torch.tensor([6000.0]))
+    sx, sy = STFT(256, 64)(x[0]), STFT(256, 64)(y[0])
+    frames = slice(4, -4)
+    low_x, low_y = sx[:, 1 : k6 - 1, frames], sy[:, 1 : k6 - 1, frames]
+    strong = low_x.abs() > 0.1 * low_x.abs().max()
+    ratio = (low_y / low_x)[strong]  # a real factor e^-1: same phase, 8.7 dB down
+    torch.testing.assert_close(ratio.abs(), torch.full_like(ratio.abs(), math.exp(-1)), atol=0.02, rtol=0)
+    assert float(ratio.angle().abs().max()) < 0.02
+    mid_x, mid_y = sx[:, k6 + 2 : k12, frames], sy[:, k6 + 2 : k12, frames]
+    assert float((mid_y - mid_x).abs().square().sum() / mid_x.abs().square().sum()) < 1e-5

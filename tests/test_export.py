@@ -107,15 +107,21 @@ def test_onnx_round_trip(family, tmp_path):
     assert np.abs(exported(x, cutoffs) - reference(x, cutoffs)).max() < TOLERANCE
 
 
-def test_onnx_export_keeps_the_restore_task(tmp_path):
+def test_onnx_export_keeps_the_restore_task_and_its_hole_filling(tmp_path):
+    """A restore model as shipped (hole filling, kept bins turned down) exports with its task
+    and gives the same output as in PyTorch."""
     from audio_upscaler.export.onnx import export_onnx
     from audio_upscaler.export.onnx_backend import OnnxExtender, OnnxModel
 
-    model = tiny_model("apnet")
+    model = tiny_model("apnet", prior="copy", fill_holes_db=3.0, kept_bins="shrink")
     model.task = "restore"
     export_onnx(model, tmp_path)
     assert OnnxModel(tmp_path).manifest.task == "restore"
     assert not OnnxExtender(OnnxModel(tmp_path), "x").keeps_low_band
+    clips = short_clips(model.sample_rate)
+    errors = [np.abs(a - b).max() for a, b in zip(run_clips(OnnxModel(tmp_path), clips),
+                                                  run_clips(export_reference(model), clips))]
+    assert max(errors) < TOLERANCE, errors
 
 
 def test_families_without_onnx_support_refuse_clearly(tmp_path):

@@ -19,7 +19,10 @@ every STFT bin of the input except those where the predicted amplitude is at lea
 louder (fully predicted from ``FILL_HOLES_RAMP_DB`` further up, blended in between). What the
 codec kept stays as decoded, so waveform metrics such as SI-SDR lose next to nothing there, while
 spectral holes and the band above the codec's cutoff, where the decoded spectrum is far below the
-prediction, take the prediction.
+prediction, take the prediction. ``kept_bins="shrink"`` lets the model turn a kept bin down (never
+up) to its predicted amplitude, keeping the decoded phase: quantization noise that made a bin too
+loud can be removed without touching the phase, which SI-SDR rewards (with the true amplitudes
+that alone gains 0.4-0.6 dB SI-SDR on 64-128 kbps MP3 music).
 
 The spectra are handled as (real, imag) pairs (:class:`~.blocks.RealSTFT`/``RealISTFT``, which
 use ``torch.stft``/``istft`` in eager mode and DFT-basis convolutions for ONNX export), so the
@@ -66,6 +69,7 @@ class APNetConfig:
     cond_dim: int = 64
     prior: str = "copy"
     fill_holes_db: float | None = None  # keep input bins unless the prediction is this much louder
+    kept_bins: str = "input"  # with fill_holes_db: "input" (as they are) or "shrink" (may be turned down)
 
 
 @register("apnet")
@@ -85,6 +89,8 @@ class APNet(UpscalerModel):
         c = config
         if c.prior not in ("copy", "none"):
             raise UpscalerError(f"apnet prior must be 'copy' or 'none', got {c.prior!r}")
+        if c.kept_bins not in ("input", "shrink"):
+            raise UpscalerError(f"apnet kept_bins must be 'input' or 'shrink', got {c.kept_bins!r}")
         bins = c.n_fft // 2 + 1
         self.stft = RealSTFT(c.n_fft, c.hop)
         self.istft = RealISTFT(c.n_fft, c.hop)
@@ -146,8 +152,11 @@ class APNet(UpscalerModel):
         scale = out_log_amp.exp() / (re.square() + im.square() + 1e-9).sqrt()  # amplitude / |phasor|
         out_re, out_im = re * scale, im * scale
         if self.config.fill_holes_db is not None:  # keep the input's bins where it is not a hole
-            louder_db = (out_log_amp - in_log_amp) * (20 / math.log(10))
-            take = ((louder_db - self.config.fill_holes_db) / FILL_HOLES_RAMP_DB).clamp(0.0, 1.0)
+            louder = out_log_amp - in_log_amp  # natural log of the amplitude ratio
+            take = ((louder * (20 / math.log(10)) - self.config.fill_holes_db) / FILL_HOLES_RAMP_DB).clamp(0.0, 1.0)
+            if self.config.kept_bins == "shrink":  # turned down to the prediction, phase kept
+                gain = louder.clamp(max=0.0).exp()
+                in_re, in_im = in_re * gain, in_im * gain
             out_re, out_im = in_re + take * (out_re - in_re), in_im + take * (out_im - in_im)
         y = self.istft(out_re, out_im, length=n)
         return y[:, :t].reshape(b, ch, t)
