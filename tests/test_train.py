@@ -336,3 +336,27 @@ def test_source_band_only_ignores_what_the_prediction_misses_above_the_source_ba
         trainer = Trainer(config, tmp_path / str(flag), echo=None, progress=False)
         losses[flag] = trainer.train_step(batch)["loss"]
     assert losses[True] < 0.5 * losses[False]
+
+
+def test_validation_with_source_band_only_scores_only_the_source_band(tmp_path):
+    """A model that adds noise above 17 kHz to sources whose band is 16 kHz: counted against it
+    by default, not counted with ``source_band_only`` (as in the loss)."""
+    from audio_upscaler.train.corpus.manifest import Entry, write_manifest
+    from audio_upscaler.train.data import DataConfig
+    from audio_upscaler.train.validation import ValidationSet
+
+    x = harmonic_tone(48_000, 1.0, f0=220)
+    sf.write(tmp_path / "a.flac", x.T.astype(np.float32), 48_000, subtype="PCM_24")
+    write_manifest(tmp_path / "manifest.jsonl",
+                   [Entry("a.flac", "synthetic", "a", "music", 1.0, 48_000, 1, 16_000.0, "CC0", "validation")])
+
+    class AddsAir(torch.nn.Module):
+        def forward(self, x, cutoff):
+            spec = torch.fft.rfft(torch.randn(x.shape, generator=torch.Generator().manual_seed(0)) * 0.01)
+            spec[..., torch.fft.rfftfreq(x.shape[-1], 1 / 48_000) < 17_000] = 0
+            return x + torch.fft.irfft(spec, x.shape[-1])
+
+    data = DataConfig(segment_seconds=0.5, kinds=("music",))
+    scores = {flag: ValidationSet.build(tmp_path, data, ["clean"], 2, flag).run(AddsAir(), torch.device("cpu"))[0]
+              for flag in (False, True)}
+    assert scores[False]["clean/lsd"] > 0.5 and scores[True]["clean/lsd"] < 0.05

@@ -226,7 +226,7 @@ class Trainer:
     def _validation_set(self) -> ValidationSet:
         d = self.config.data
         return ValidationSet.build(d.validation_source or d.source, self._data_config(d.validation_seconds),
-                                   list(d.validation_tasks), d.validation_examples)
+                                   list(d.validation_tasks), d.validation_examples, d.source_band_only)
 
     def _loader(self) -> torch.utils.data.DataLoader:
         settings = loader_settings(self.device, self.config.data.num_workers)
@@ -312,7 +312,7 @@ class Trainer:
         self.logger.scalars(self.step, "validation", metrics)
         keep = self.config.train.audio_samples
         if keep:
-            for task, (degraded, clean, cutoff) in self.validation.tasks.items():
+            for task, (degraded, clean, cutoff, _) in self.validation.tasks.items():
                 self.logger.examples(self.step, task, outputs[task][:keep].numpy(), degraded[:keep].numpy(),
                                      clean[:keep].numpy(), self.sample_rate, cutoff[:keep].tolist())
         return metrics

@@ -4,7 +4,9 @@ For each benchmark task (``degrade.TASKS``, at the model's rate) a fixed set of 
 once from the validation data; every validation runs the model on them and reports, per task,
 the mean LSD / LSD-HF / LSD-LF (NU-Wave 2 / AP-BWE convention), SNR, the same for the unprocessed
 (sinc-resampled) input, and optionally PESQ / STOI. ``lsd`` (the mean over tasks) is what runs
-select the best checkpoint and stop early on.
+select the best checkpoint and stop early on. With ``source_band_only`` (the run's
+``data.source_band_only``) the metrics see, like the loss, only the band each example's source has:
+above it the output is given the reference's content (``losses.outside_band_from_target``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..losses import outside_band_from_target
 from ..metrics import lsd, snr
 from ..degrade.spec import chain_from_spec
 from .data import DataConfig, PairDataset
@@ -25,13 +28,16 @@ CLEAN_TASK = "clean"
 
 @dataclass
 class ValidationSet:
-    """``task -> (degraded [N, C, T], clean [N, C, T], cutoff_hz [N])`` tensors at ``sample_rate``."""
+    """``task -> (degraded [N, C, T], clean [N, C, T], cutoff_hz [N], band_hz [N])`` tensors at
+    ``sample_rate`` (``band_hz``: the band of each example's source)."""
 
     sample_rate: int
     tasks: dict
+    source_band_only: bool = False
 
     @classmethod
-    def build(cls, source, data: DataConfig, tasks: list[str], examples: int) -> ValidationSet:
+    def build(cls, source, data: DataConfig, tasks: list[str], examples: int,
+              source_band_only: bool = False) -> ValidationSet:
         """Draw ``examples`` fixed examples per task from ``source`` (``data`` sets rate/crop);
         a task is a benchmark task name or ``"clean"`` (no degradation)."""
         fixed = {}
@@ -41,8 +47,9 @@ class ValidationSet:
             ds = PairDataset(source, config, degradation=degradation, validation=True)
             items = [ds[i] for i in range(len(ds))]
             fixed[task] = (torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items]),
-                           torch.tensor([item[2] for item in items], dtype=torch.float32))
-        return cls(data.sample_rate, fixed)
+                           torch.tensor([item[2] for item in items], dtype=torch.float32),
+                           torch.tensor([item[3] for item in items], dtype=torch.float32))
+        return cls(data.sample_rate, fixed, source_band_only)
 
     def run(self, model: torch.nn.Module, device: torch.device, speech_metrics: bool = False,
             batch_size: int = 4) -> tuple[dict, dict]:
@@ -50,11 +57,13 @@ class ValidationSet:
         metrics, outputs = {}, {}
         model.eval()
         with torch.inference_mode():
-            for task, (degraded, clean, cutoff) in self.tasks.items():
+            for task, (degraded, clean, cutoff, band) in self.tasks.items():
                 parts = [model(degraded[i:i + batch_size].to(device), cutoff[i:i + batch_size].to(device)).float().cpu()
                          for i in range(0, len(degraded), batch_size)]
                 outputs[task] = torch.cat(parts)
-                metrics.update(self._task_metrics(task, outputs[task], degraded, clean, cutoff, speech_metrics))
+                scored = (outside_band_from_target(outputs[task], clean, band, self.sample_rate)
+                          if self.source_band_only else outputs[task])
+                metrics.update(self._task_metrics(task, scored, degraded, clean, cutoff, speech_metrics))
         metrics["lsd"] = float(np.mean([metrics[f"{t}/lsd"] for t in self.tasks]))
         metrics["lsd_ratio"] = float(np.mean([metrics[f"{t}/lsd_ratio"] for t in self.tasks]))
         return metrics, outputs
