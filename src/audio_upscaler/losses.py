@@ -72,7 +72,7 @@ def outside_band_from_target(pred: torch.Tensor, target: torch.Tensor, band_hz: 
     if limited.numel() == 0:
         return pred
     n_fft, hop = SOURCE_BAND_FFT
-    b, ch, t = pred.shape
+    _, ch, t = pred.shape
     diff = _fold(pred[limited] - target[limited])
     spec = stft_complex(diff, n_fft, hop)
     freqs = torch.arange(n_fft // 2 + 1, device=pred.device) * (sample_rate / n_fft)
