@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 
 import numpy as np
@@ -197,6 +198,14 @@ def test_cli_train_resume_and_export(audio_folder, tmp_path, capsys):
     assert model.family == "apnet"
     assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
     assert main(["train", "--export", str(run), "-o", str(out)]) == 2  # exists
+    latest = tmp_path / "latest"  # the last checkpoint's EMA weights, not best_model/
+    shutil.rmtree(run / "best_model")
+    assert main(["train", "--export", str(run), "--latest", "--fp32", "-o", str(latest)]) == 0
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    exported = UpscalerModel.load(latest).state_dict()
+    for key, value in exported.items():
+        assert torch.equal(value, state["ema"][f"module.{key}"]), key
+    assert "## Validation (step 4)" in (latest / "MODEL_CARD.md").read_text()
 
 
 def test_adversarial_phase_trains_and_resumes_exactly(audio_folder, tmp_path):

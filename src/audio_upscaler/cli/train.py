@@ -19,6 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-steps", type=int, help="shortcut for train.max_steps=N")
     p.add_argument("--export", metavar="RUN_DIR", help="export RUN_DIR's best checkpoint (with -o) instead of training")
     p.add_argument("-o", "--output", help="model folder to write with --export")
+    p.add_argument("--latest", action="store_true",
+                   help="with --export: the run's latest checkpoint (EMA weights) instead of its best")
     p.add_argument("--fp32", action="store_true", help="with --export: keep fp32 weights (default fp16)")
     p.add_argument("--overwrite", action="store_true", help="with --export: replace an existing folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -34,7 +36,7 @@ def run(args) -> int:
 
         if not args.output:
             raise UpscalerError("--export needs -o/--output (the model folder to write)")
-        out = export_run(args.export, args.output, half=not args.fp32, overwrite=args.overwrite)
+        out = export_run(args.export, args.output, half=not args.fp32, overwrite=args.overwrite, latest=args.latest)
         print(f"exported {out} (load it with --model {out} or copy it to the models folder)")
         return 0
 

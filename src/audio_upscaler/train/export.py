@@ -15,17 +15,24 @@ from ..textio import load_yaml
 CARD_FILE = "MODEL_CARD.md"
 
 
-def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrite: bool = False) -> Path:
+def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrite: bool = False,
+               latest: bool = False) -> Path:
     """Write ``out/`` = ``model.safetensors`` (fp16 by default) + ``config.json`` + ``MODEL_CARD.md``
-    from ``run_dir/best_model`` and the validation figures in ``run_dir/best.json``."""
+    from ``run_dir/best_model`` and the validation figures in ``run_dir/best.json``; with ``latest``
+    from the last checkpoint (``checkpoints/latest.pt``, its EMA weights when the run keeps them)
+    and the last validation logged up to its step (for runs whose validation metric does not
+    rank checkpoints the way the final benchmark does)."""
     run_dir, out = Path(run_dir), Path(out)
-    best = run_dir / "best_model"
-    if not best.is_dir():
-        raise UpscalerError(f"{run_dir} has no best_model/ yet (no validation has run)")
     if out.exists() and not overwrite:
         raise UpscalerError(f"{out} exists; pass overwrite to replace it")
-    model = UpscalerModel.load(best)
-    figures = json.loads((run_dir / "best.json").read_text()) if (run_dir / "best.json").is_file() else {}
+    if latest:
+        model, figures = latest_model(run_dir)
+    else:
+        best = run_dir / "best_model"
+        if not best.is_dir():
+            raise UpscalerError(f"{run_dir} has no best_model/ yet (no validation has run)")
+        model = UpscalerModel.load(best)
+        figures = json.loads((run_dir / "best.json").read_text()) if (run_dir / "best.json").is_file() else {}
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     if config:  # the run's recipe says what the weights are for (runs saved before `task` existed)
         model.task = (load_yaml(config).get("train") or {}).get("task") or model.task
@@ -41,6 +48,24 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrit
     for path in out.iterdir():  # readable by everyone, like any installed package file
         path.chmod(0o644)
     return out
+
+
+def latest_model(run_dir: Path) -> tuple[UpscalerModel, dict]:
+    """The model in ``run_dir/checkpoints/latest.pt`` (EMA weights when present) and the last
+    validation row of the log at or before its step (with ``step`` set to the checkpoint's)."""
+    from ..models import registry
+    from .checkpoint import load_checkpoint
+    from .logger import read_log
+
+    state = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    settings = dict(state["config"]["model"])
+    model = registry.build(settings.pop("family"), **settings)
+    model.task = (state["config"].get("train") or {}).get("task") or model.task
+    ema = state.get("ema")
+    weights = {k[len("module."):]: v for k, v in ema.items() if k.startswith("module.")} if ema else state["model"]
+    model.load_state_dict(weights)
+    rows = [r for r in read_log(run_dir, "validation") if r["step"] <= state["step"]]
+    return model.eval(), {**(rows[-1] if rows else {}), "step": state["step"]}
 
 
 TASK_NOTES = {"extend": "the pipeline keeps the input below its cutoff and adds the predicted band",
