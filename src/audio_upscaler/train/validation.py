@@ -45,10 +45,9 @@ class ValidationSet:
             config = DataConfig(**{**data.__dict__, "length": examples, "split": "auto"})
             degradation = chain_from_spec("none") if task == CLEAN_TASK else task
             ds = PairDataset(source, config, degradation=degradation, validation=True)
-            items = [ds[i] for i in range(len(ds))]
-            fixed[task] = (torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items]),
-                           torch.tensor([item[2] for item in items], dtype=torch.float32),
-                           torch.tensor([item[3] for item in items], dtype=torch.float32))
+            degraded, clean, cutoff, band = zip(*(ds[i] for i in range(len(ds))))
+            fixed[task] = (torch.stack(degraded), torch.stack(clean),
+                           torch.tensor(cutoff, dtype=torch.float32), torch.tensor(band, dtype=torch.float32))
         return cls(data.sample_rate, fixed, source_band_only)
 
     def run(self, model: torch.nn.Module, device: torch.device, speech_metrics: bool = False,
