@@ -113,8 +113,19 @@ def test_complex_loss_high_band_ignores_the_band_below_the_cutoff(clean):
     low_error = clean + 10 * band_noise(clean.shape, 0, 6_000)
     assert float(ComplexSTFTLoss(band="high")(low_error, clean, cutoff)) < 0.01
     assert float(ComplexSTFTLoss(band="all")(low_error, clean, cutoff)) > 0.1
-    with pytest.raises(Exception, match="choose 'high' or 'all'"):
-        ComplexSTFTLoss(band="low")
+    with pytest.raises(Exception, match="choose 'high', 'low' or 'all'"):
+        ComplexSTFTLoss(band="middle")
+
+
+def test_complex_loss_low_band_ignores_the_band_above_the_cutoff_and_rewards_denoising(clean):
+    cutoff = torch.tensor([10_000.0])
+    high_error = clean + 10 * band_noise(clean.shape, 14_000, SR / 2)
+    low_loss = ComplexSTFTLoss(band="low")
+    assert float(low_loss(high_error, clean, cutoff)) < 0.01
+    assert float(ComplexSTFTLoss(band="high")(high_error, clean, cutoff)) > 0.1
+    noise = band_noise(clean.shape, 0, 6_000)
+    noisy = clean + noise * (clean.std() / noise.std())  # as loud as the signal: the best gain is about 0.5
+    assert float(low_loss(0.7 * noisy, clean, cutoff)) < 0.9 * float(low_loss(noisy, clean, cutoff))
 
 
 def test_complex_loss_has_finite_gradients_and_counts_in_the_generator_loss(clean):

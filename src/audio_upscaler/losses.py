@@ -114,15 +114,18 @@ class ComplexSTFTLoss(nn.Module):
     """Mean over resolutions and items of ``||m (Ŷ - Y)||_F / ||m Y||_F`` on complex spectra.
 
     ``m`` selects the bins at or above each item's cutoff when ``band == "high"`` and a cutoff is
-    given (the band a band-preserving model generates), every bin when ``band == "all"``.  Each
+    given (the band a band-preserving model generates), the bins below it when ``band == "low"``
+    (the band a codec kept: there the loss rewards removing noise without moving the phase, the
+    Wiener-like shrinkage that SI-SDR rewards, and does not pull the generated band down as
+    ``"all"`` does), every bin when ``band == "all"``.  Each
     item is normalized by its own target energy there, so quiet and loud crops count alike.  A
     prediction with the right amplitude but unrelated phase scores about ``sqrt(2)``; silence, 1.
     """
 
     def __init__(self, resolutions=RESOLUTIONS, sample_rate: int = 48_000, band: str = "high"):
         super().__init__()
-        if band not in ("high", "all"):
-            raise UpscalerError(f"complex loss band {band!r}: choose 'high' or 'all'")
+        if band not in ("high", "low", "all"):
+            raise UpscalerError(f"complex loss band {band!r}: choose 'high', 'low' or 'all'")
         self.resolutions = tuple((int(n), int(h)) for n, h in resolutions)
         self.sample_rate = int(sample_rate)
         self.band = band
@@ -134,8 +137,10 @@ class ComplexSTFTLoss(nn.Module):
         for n_fft, hop in self.resolutions:
             ref = stft_complex(t, n_fft, hop)
             diff = stft_complex(p, n_fft, hop) - ref
-            if self.band == "high" and cutoff_hz is not None:
+            if self.band != "all" and cutoff_hz is not None:
                 mask = band_weights(cutoff_hz, channels, n_fft, self.sample_rate, 2.0) - 1.0  # 1 above, 0 below
+                if self.band == "low":
+                    mask = 1.0 - mask
                 diff, ref = diff * mask, ref * mask
             error = torch.linalg.vector_norm(diff, dim=(1, 2))
             energy = torch.linalg.vector_norm(ref, dim=(1, 2))
