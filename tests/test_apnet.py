@@ -88,13 +88,15 @@ def test_fill_holes_keeps_the_input_bins_the_prediction_does_not_exceed():
     torch.testing.assert_close(same, x, atol=1e-4, rtol=0)
 
 
-def test_kept_bins_shrink_turns_kept_bins_down_with_their_phase_and_never_up():
-    """kept_bins="shrink": below 6 kHz the head predicts 8.7 dB less, so those bins come out
-    8.7 dB quieter with the input's phase; between 6 and 12 kHz it predicts +2.2 dB (under the
-    3 dB threshold): the input as it is."""
+@pytest.mark.parametrize("kept_bins", ["shrink", "rescale"])
+def test_kept_bins_shrink_and_rescale_set_kept_bins_to_the_prediction_with_their_phase(kept_bins):
+    """Below 6 kHz the head predicts 8.7 dB less, so with "shrink" and "rescale" those bins come
+    out 8.7 dB quieter with the input's phase; between 6 and 12 kHz it predicts +2.2 dB (under the
+    3 dB threshold): "shrink" leaves them as they are (never up), "rescale" turns them 2.2 dB up,
+    phase kept."""
     torch.manual_seed(0)
     model = registry.build("apnet", **{**TINY_COPY, "prior": "none", "fill_holes_db": 3.0,
-                                       "kept_bins": "shrink"}).eval()
+                                       "kept_bins": kept_bins}).eval()
     k6, k12 = int(6000 * 256 / 48_000), int(12000 * 256 / 48_000)
     with torch.no_grad():
         model.amp_head.bias[:k6] = -1.0  # -8.7 dB
@@ -109,4 +111,10 @@ def test_kept_bins_shrink_turns_kept_bins_down_with_their_phase_and_never_up():
     torch.testing.assert_close(ratio.abs(), torch.full_like(ratio.abs(), math.exp(-1)), atol=0.02, rtol=0)
     assert float(ratio.angle().abs().max()) < 0.02
     mid_x, mid_y = sx[:, k6 + 2 : k12, frames], sy[:, k6 + 2 : k12, frames]
-    assert float((mid_y - mid_x).abs().square().sum() / mid_x.abs().square().sum()) < 1e-5
+    if kept_bins == "shrink":
+        assert float((mid_y - mid_x).abs().square().sum() / mid_x.abs().square().sum()) < 1e-5
+    else:
+        strong = mid_x.abs() > 0.1 * mid_x.abs().max()
+        ratio = (mid_y / mid_x)[strong]  # a real factor e^0.25: same phase, 2.2 dB up
+        torch.testing.assert_close(ratio.abs(), torch.full_like(ratio.abs(), math.exp(0.25)), atol=0.04, rtol=0)
+        assert float(ratio.angle().abs().max()) < 0.04  # leakage from the -8.7 dB band below

@@ -108,12 +108,12 @@ def test_onnx_round_trip(family, tmp_path):
 
 
 def test_onnx_export_keeps_the_restore_task_and_its_hole_filling(tmp_path):
-    """A restore model as shipped (hole filling, kept bins turned down) exports with its task
+    """A restore model with hole filling and rescaled kept bins exports with its task
     and gives the same output as in PyTorch."""
     from audio_upscaler.export.onnx import export_onnx
     from audio_upscaler.export.onnx_backend import OnnxExtender, OnnxModel
 
-    model = tiny_model("apnet", prior="copy", fill_holes_db=3.0, kept_bins="shrink")
+    model = tiny_model("apnet", prior="copy", fill_holes_db=3.0, kept_bins="rescale")
     model.task = "restore"
     export_onnx(model, tmp_path)
     assert OnnxModel(tmp_path).manifest.task == "restore"

@@ -22,7 +22,9 @@ spectral holes and the band above the codec's cutoff, where the decoded spectrum
 prediction, take the prediction. ``kept_bins="shrink"`` lets the model turn a kept bin down (never
 up) to its predicted amplitude, keeping the decoded phase: quantization noise that made a bin too
 loud can be removed without touching the phase, which SI-SDR rewards (with the true amplitudes
-that alone gains 0.4-0.6 dB SI-SDR on 64-128 kbps MP3 music).
+that alone gains 0.4-0.6 dB SI-SDR on 64-128 kbps MP3 music). ``kept_bins="rescale"`` sets every kept
+bin to its predicted amplitude, up or down, still with the decoded phase (with the true amplitudes:
++5 dB SI-SDR and 15 % lower LSD on 128 kbps MP3 music), which trusts the amplitude head more.
 
 The spectra are handled as (real, imag) pairs (:class:`~.blocks.RealSTFT`/``RealISTFT``, which
 use ``torch.stft``/``istft`` in eager mode and DFT-basis convolutions for ONNX export), so the
@@ -52,6 +54,7 @@ LOG_AMP_FLOOR = 1e-5
 #: ``fill_holes_db``: the prediction takes over gradually over this many dB above the threshold
 #: (a smooth mask: no switching noise between frames, and a small numeric change stays small).
 FILL_HOLES_RAMP_DB = 3.0
+KEPT_BINS = ("input", "shrink", "rescale")  # what fill_holes_db does with the bins it keeps
 LOG_AMP_MAX = 8.0  # exp(8) ~ 3000 in STFT magnitude: far above any full-scale signal
 
 
@@ -69,7 +72,8 @@ class APNetConfig:
     cond_dim: int = 64
     prior: str = "copy"
     fill_holes_db: float | None = None  # keep input bins unless the prediction is this much louder
-    kept_bins: str = "input"  # with fill_holes_db: "input" (as they are) or "shrink" (may be turned down)
+    kept_bins: str = "input"  # with fill_holes_db: "input" (as they are), "shrink" (may be turned down)
+    #                           or "rescale" (set to the predicted amplitude); the decoded phase is kept
 
 
 @register("apnet")
@@ -89,8 +93,8 @@ class APNet(UpscalerModel):
         c = config
         if c.prior not in ("copy", "none"):
             raise UpscalerError(f"apnet prior must be 'copy' or 'none', got {c.prior!r}")
-        if c.kept_bins not in ("input", "shrink"):
-            raise UpscalerError(f"apnet kept_bins must be 'input' or 'shrink', got {c.kept_bins!r}")
+        if c.kept_bins not in KEPT_BINS:
+            raise UpscalerError(f"apnet kept_bins must be one of {', '.join(KEPT_BINS)}, got {c.kept_bins!r}")
         bins = c.n_fft // 2 + 1
         self.stft = RealSTFT(c.n_fft, c.hop)
         self.istft = RealISTFT(c.n_fft, c.hop)
@@ -154,8 +158,8 @@ class APNet(UpscalerModel):
         if self.config.fill_holes_db is not None:  # keep the input's bins where it is not a hole
             louder = out_log_amp - in_log_amp  # natural log of the amplitude ratio
             take = ((louder * (20 / math.log(10)) - self.config.fill_holes_db) / FILL_HOLES_RAMP_DB).clamp(0.0, 1.0)
-            if self.config.kept_bins == "shrink":  # turned down to the prediction, phase kept
-                gain = louder.clamp(max=0.0).exp()
+            if self.config.kept_bins != "input":  # to the predicted amplitude, phase kept
+                gain = (louder.clamp(max=0.0) if self.config.kept_bins == "shrink" else louder).exp()
                 in_re, in_im = in_re * gain, in_im * gain
             out_re, out_im = in_re + take * (out_re - in_re), in_im + take * (out_im - in_im)
         y = self.istft(out_re, out_im, length=n)
