@@ -171,6 +171,34 @@ def test_codec_degradation_reports_its_band_limit():
     assert xcorr_peak_lag(x, y) == 0
 
 
+def test_codec_coding_rates_code_at_the_drawn_rate_and_report_that_band_limit():
+    """48 kHz audio coded at 32 kHz (a 32 kHz MP3 as a 48 kHz model sees it): same length, no
+    delay, and the band limit is LAME's at 32 kHz (about 15 kHz), not its one at 48 kHz (20 kHz)."""
+    from audio_upscaler.degrade.codec import codec_cutoff_hz
+    from audio_upscaler.degrade.spec import chain_from_spec
+
+    x = white_noise(1.0, seed=9)
+    codec = Codec(("mp3",), (128, 128), coding_rates=(32000,))
+    params = codec.sample(np.random.default_rng(0), RATE)
+    assert params == CodecParams("mp3", bitrate_kbps=128, coding_rate=32000)
+    y = codec.apply(x, RATE, params)
+    assert y.shape == x.shape and xcorr_peak_lag(x, y) == 0
+    cutoff = codec.cutoff_hz(params, RATE)
+    assert cutoff == codec_cutoff_hz(CodecParams("mp3", bitrate_kbps=128), 32000)
+    assert cutoff < codec.cutoff_hz(CodecParams("mp3", bitrate_kbps=128), RATE) - 3000
+    freqs, p_in = signal.welch(x, RATE, nperseg=2048)
+    _, p_out = signal.welch(y, RATE, nperseg=2048)
+    gain_db = 10 * np.log10(p_out.mean(0) / p_in.mean(0))
+    assert np.median(gain_db[freqs > 1.05 * cutoff]) < -30
+    assert np.median(gain_db[(freqs > 500) & (freqs < 0.8 * cutoff)]) > -3
+    spec = [{"type": "codec", "codec_names": ["mp3"], "coding_rates": [44100, 48000]}]
+    drawn = {chain_from_spec(spec).sample(np.random.default_rng(seed), RATE).steps[0][1].coding_rate
+             for seed in range(12)}
+    assert drawn == {44100, 48000}
+    with pytest.raises(UpscalerError, match="coding_rates"):
+        Codec(("mp3",), coding_rates=(4000,))
+
+
 def test_chain_is_reproducible_and_reports_the_lowest_cutoff():
     chain = degrade.robust_training_chain(p_quantize=0.5, p_mp3=0.5)
     x = white_noise(0.5, seed=10)

@@ -28,7 +28,7 @@ from .codec import Codec
 from .filters import LowPass, Resample
 
 _RANGES = ("cutoff_hz", "bitrate_kbps", "bits", "snr_db", "gain_db", "fraction")
-_TUPLES = ("rates", "methods", "shapes", "codec_names", "colors")
+_TUPLES = ("rates", "methods", "shapes", "codec_names", "colors", "coding_rates")
 _TYPES = {"lowpass": LowPass, "resample": Resample, "codec": Codec, "quantize": Quantize,
           "noise": AddNoise, "gain": Gain, "clip": Clip}
 
