@@ -73,6 +73,20 @@ def test_examples_have_the_requested_shape_rate_and_cutoff(corpus):
         assert estimate_cutoff(degraded.numpy(), 48000).hz == pytest.approx(6000, abs=300)
 
 
+def test_measured_cutoff_is_what_the_analysis_finds_on_the_degraded_crop(corpus):
+    """data.measured_cutoff: the example's cutoff is ``estimate_cutoff`` of the degraded crop (what
+    the pipeline gives a model), not the codec's nominal band edge measured on white noise."""
+    nominal = PairDataset(corpus, config(), degradation="mp3_64k", validation=True)
+    measured = PairDataset(corpus, config(measured_cutoff=True), degradation="mp3_64k", validation=True)
+    for index in range(3):
+        degraded, clean, cutoff, band = nominal[index]
+        degraded2, clean2, cutoff2, band2 = measured[index]
+        torch.testing.assert_close(degraded2, degraded, rtol=0, atol=0)  # the same example otherwise
+        assert band2 == band
+        assert cutoff2 == estimate_cutoff(degraded.numpy(), 48000).hz
+        assert cutoff2 != cutoff  # the nominal edge (white noise) differs from what this crop shows
+
+
 def test_degraded_and_clean_crops_are_aligned(corpus):
     for degradation in ("bwe_8k_48k", None):  # the fixed task, the random training chain
         ds = PairDataset(corpus, config(), degradation=degradation, validation=True)

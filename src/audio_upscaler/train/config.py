@@ -40,6 +40,10 @@ class DataSection:
     ``bandwidth_hz`` in a corpus manifest, else its Nyquist frequency): above it the prediction is
     given the target's content (``losses.outside_band_from_target``), so recordings that stop at
     20 or 22 kHz do not teach the model to leave the top of a 48 kHz output empty.
+    ``measured_cutoff``: condition the model on the cutoff the pipeline's analysis measures on each
+    degraded crop (``bandwidth.estimate_cutoff``) instead of the degradation's nominal one: what it
+    is given at inference (a codec's nominal band edge, measured on white noise, is often 2 kHz
+    above what the analysis finds in quiet or tonal music).
     """
 
     source: str | None = None
@@ -50,6 +54,7 @@ class DataSection:
     min_bandwidth_hz: float | None = None
     level_db: list | None = None
     source_band_only: bool = False
+    measured_cutoff: bool = False
     degradation: Any = "robust"
     validation_tasks: list = field(default_factory=lambda: ["bwe_8k_48k", "bwe_16k_48k"])
     validation_examples: int = 8

@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from ..bandwidth import estimate_cutoff
 from ..errors import UpscalerError
 from .corpus.manifest import KINDS, MANIFEST_NAME, Entry, read_manifest
 
@@ -53,6 +54,8 @@ class DataConfig:
         level_db: ``(low, high)``: each training crop is scaled by a gain drawn uniformly in this
             range (dB), capped so its peak stays below full scale, before it is degraded (the
             model learns to treat quiet and loud input alike); ``None``: crops as recorded.
+        measured_cutoff: report the cutoff ``bandwidth.estimate_cutoff`` measures on the degraded
+            crop (what the pipeline gives a model) instead of the degradation's nominal cutoff.
         length: examples per epoch (training) or the fixed number of examples (validation).
         seed: base seed.
     """
@@ -67,6 +70,7 @@ class DataConfig:
     min_bandwidth_hz: float | None = None
     min_rms_dbfs: float = -50.0
     level_db: tuple[float, float] | None = None
+    measured_cutoff: bool = False
     length: int = 10_000
     seed: int = 0
 
@@ -248,6 +252,8 @@ class PairDataset(torch.utils.data.Dataset):
         if self.config.level_db is not None:
             clean = random_level(clean, self.config.level_db, rng)
         degraded, cutoff = self.degrade(clean, self.config.sample_rate, rng)
+        if self.config.measured_cutoff:
+            cutoff = estimate_cutoff(degraded, self.config.sample_rate).hz
         return (torch.from_numpy(np.ascontiguousarray(degraded, np.float32)), torch.from_numpy(clean),
                 float(cutoff), band)
 

@@ -210,7 +210,8 @@ class Trainer:
     def _data_config(self, segment_seconds: float) -> DataConfig:
         d = self.config.data
         return DataConfig(sample_rate=self.sample_rate, segment_seconds=segment_seconds, channels=d.channels,
-                          speech_ratio=d.speech_ratio, min_bandwidth_hz=d.min_bandwidth_hz, seed=d.seed)
+                          speech_ratio=d.speech_ratio, min_bandwidth_hz=d.min_bandwidth_hz,
+                          measured_cutoff=d.measured_cutoff, seed=d.seed)
 
     def _pairs(self) -> PairDataset:
         if not self.config.data.source:
