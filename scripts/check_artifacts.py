@@ -8,6 +8,7 @@ Writes each model's output and spectrogram PNGs (input, each model, reference) t
 that the results can be looked at and listened to.
 
     python scripts/check_artifacts.py [--models default,sbr] [--clips tests/data/validation] [--out artifacts]
+    python scripts/check_artifacts.py --models restore,sbr --task mp3_64k   # codec input
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def load_clips(folder: Path) -> dict[str, np.ndarray]:
     return clips
 
 
-def write_spectrograms(name: str, clean: np.ndarray, models: list[str], out: Path) -> Path:
+def write_spectrograms(name: str, clean: np.ndarray, models: list[str], out: Path, task: str) -> Path:
     """Input, every model's output and the reference of one clip, as WAVs and one PNG."""
-    check = artifacts.band_limited(clean)
+    check = artifacts.band_limited(clean, task)
     rows = [("input", out / f"{name}_input.wav"), *((m, out / f"{name}_{m}.wav") for m in models),
             ("reference", out / f"{name}_reference.wav")]
     sf.write(rows[0][1], check.low.T, check.input_rate)
@@ -58,11 +59,13 @@ def main() -> None:
     parser.add_argument("--models", default="default,sbr", help="comma-separated model names")
     parser.add_argument("--clips", default=str(ROOT / "tests" / "data" / "validation"))
     parser.add_argument("--out", default="artifacts", help="folder for WAVs and spectrogram PNGs")
+    parser.add_argument("--task", default=artifacts.DEFAULT_TASK,
+                        help="benchmark task that degrades the clips (a resampling or codec task)")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     args = parser.parse_args()
     models = args.models.split(",")
     clips = load_clips(Path(args.clips))
-    reports = [artifacts.check_model(m, clips) for m in models]
+    reports = [artifacts.check_model(m, clips, args.task) for m in models]
     if args.json:
         print(json.dumps(reports, indent=2, default=float))
     else:
@@ -78,8 +81,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     first_name, first = next(iter(clips.items()))
-    pngs = [write_spectrograms(f"silence_{first_name}", artifacts.silence_test_signal(first), models, out)]
-    pngs += [write_spectrograms(name, clean, models, out) for name, clean in clips.items()]
+    pngs = [write_spectrograms(f"silence_{first_name}", artifacts.silence_test_signal(first), models, out, args.task)]
+    pngs += [write_spectrograms(name, clean, models, out, args.task) for name, clean in clips.items()]
     print("spectrograms: " + ", ".join(str(p) for p in pngs))
 
 

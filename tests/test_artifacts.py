@@ -65,3 +65,26 @@ def test_shipped_default_model_passes_the_artifact_checks(monkeypatch, tmp_path)
     assert abs(ours["kept_band_change_db"]) < 0.1 and abs(ours["loudness_change_lu"]) < 0.5
     assert ours["birdies"]["speech"]["extra_peaks"] <= 2
     assert ours["birdies"]["music"]["extra_peaks"] < 0.5 * sbr["birdies"]["music"]["extra_peaks"]
+
+
+def test_a_codec_task_feeds_the_decoded_audio_at_the_task_rate():
+    speech = clip("speech/klettres_it_1.flac")
+    check = artifacts.band_limited(speech, "mp3_64k")
+    assert check.input_rate == 44_100 and check.reference is speech
+    assert abs(check.low.shape[1] - speech.shape[1] * 44_100 / RATE) <= 1
+    assert 14_000 < check.cutoff_hz < 19_000  # LAME's 64 kbps low-pass, not a resampler's Nyquist
+
+
+def test_shipped_restore_model_passes_the_artifact_checks_on_mp3(monkeypatch, tmp_path):
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))  # only shipped models
+    clips = {"speech": clip("speech/klettres_it_1.flac"), "music": clip("music/bwv333.flac")}
+    ours = artifacts.check_model("restore", clips, "mp3_64k")
+    assert ours["silence_dbfs"] < -100  # no buzz where the decoded MP3 is silent
+    assert ours["quiet_noise_band_vs_reference_db"] < 3
+    assert ours["chunk_seam_max_dbfs"] < -90
+    # Joint-stereo coding moves a panned source's image itself (the plain decoded MP3 is off by up
+    # to 3 dB above 16 kHz at 128 kbps, sbr by up to 4 dB): a loose bound on the generated band.
+    assert ours["dual_mono_lr_max_dbfs"] < -90 and abs(ours["panned_ild_error_db"]) < 6
+    assert abs(ours["kept_band_vs_reference_db"]) < 0.6  # the decoded MP3 itself is 0.45 dB quiet
+    assert abs(ours["loudness_change_lu"]) < 0.6
+    assert ours["birdies"]["speech"]["extra_peaks"] <= 2
