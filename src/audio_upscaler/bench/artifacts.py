@@ -29,8 +29,8 @@ from scipy import signal
 
 from ..audio import Audio
 from ..degrade import apply_task
-from ..dsp.resample import resample
 from ..degrade.tasks import TASKS
+from ..dsp.resample import resample
 from ..levels import to_db
 from ..loudness import LoudnessMeter
 

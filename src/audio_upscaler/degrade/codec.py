@@ -104,9 +104,11 @@ class Codec(Degradation):
     def apply(self, samples: np.ndarray, sample_rate: int, params: CodecParams) -> np.ndarray:
         x = as_audio(samples)
         rate = params.coding_rate or sample_rate
-        coded = codecs.roundtrip(resample(x, sample_rate, rate) if rate != sample_rate else x, rate,
-                                 params.codec, params.bitrate_kbps, params.vbr_quality)
-        return coded if rate == sample_rate else fit_length(resample(coded, rate, sample_rate), x.shape[1])
+        if rate == sample_rate:
+            return codecs.roundtrip(x, rate, params.codec, params.bitrate_kbps, params.vbr_quality)
+        coded = codecs.roundtrip(resample(x, sample_rate, rate), rate, params.codec, params.bitrate_kbps,
+                                 params.vbr_quality)
+        return fit_length(resample(coded, rate, sample_rate), x.shape[1])
 
     def cutoff_hz(self, params: CodecParams, sample_rate: int, channels: int = 1) -> float:
         rate = params.coding_rate or sample_rate

@@ -23,8 +23,9 @@ prediction, take the prediction. ``kept_bins="shrink"`` lets the model turn a ke
 up) to its predicted amplitude, keeping the decoded phase: quantization noise that made a bin too
 loud can be removed without touching the phase, which SI-SDR rewards (with the true amplitudes
 that alone gains 0.4-0.6 dB SI-SDR on 64-128 kbps MP3 music). ``kept_bins="rescale"`` sets every kept
-bin to its predicted amplitude, up or down, still with the decoded phase (with the true amplitudes:
-+5 dB SI-SDR and 15 % lower LSD on 128 kbps MP3 music), which trusts the amplitude head more.
+bin to its predicted amplitude, up or down, still with the decoded phase (with the true amplitudes,
+on the fixture's 128 kbps MP3 chorale: +5 dB SI-SDR, LSD 0.72 -> 0.62); it trusts the amplitude
+head more.
 
 The spectra are handled as (real, imag) pairs (:class:`~.blocks.RealSTFT`/``RealISTFT``, which
 use ``torch.stft``/``istft`` in eager mode and DFT-basis convolutions for ONNX export), so the
