@@ -113,7 +113,7 @@ def test_complex_loss_high_band_ignores_the_band_below_the_cutoff(clean):
     low_error = clean + 10 * band_noise(clean.shape, 0, 6_000)
     assert float(ComplexSTFTLoss(band="high")(low_error, clean, cutoff)) < 0.01
     assert float(ComplexSTFTLoss(band="all")(low_error, clean, cutoff)) > 0.1
-    with pytest.raises(Exception, match="choose 'high', 'low' or 'all'"):
+    with pytest.raises(Exception, match="choose one of high, low, kept, all"):
         ComplexSTFTLoss(band="middle")
 
 
@@ -126,6 +126,26 @@ def test_complex_loss_low_band_ignores_the_band_above_the_cutoff_and_rewards_den
     noise = band_noise(clean.shape, 0, 6_000)
     noisy = clean + noise * (clean.std() / noise.std())  # as loud as the signal: the best gain is about 0.5
     assert float(low_loss(0.7 * noisy, clean, cutoff)) < 0.9 * float(low_loss(noisy, clean, cutoff))
+
+
+def test_complex_loss_kept_band_ignores_the_codec_holes(clean):
+    """band="kept": a hole (3-5 kHz missing from the degraded input) filled with the right
+    amplitude but another phase costs under "low" and nothing under "kept"; noise in the bins the
+    codec kept still costs under both."""
+    cutoff = torch.tensor([10_000.0])
+    target = clean
+    hole = low_passed(target, 5_000) - low_passed(target, 3_000)
+    degraded = target - hole  # the codec dropped the 3-5 kHz part
+    filled = degraded + with_random_phase(hole)
+    low, kept = ComplexSTFTLoss(band="low"), ComplexSTFTLoss(band="kept")
+    low_cost = float(low(filled, target, cutoff)) - float(low(degraded, target, cutoff))
+    kept_cost = float(kept(filled, target, cutoff, degraded)) - float(kept(degraded, target, cutoff, degraded))
+    assert low_cost > 0.02 and abs(kept_cost) < 0.1 * low_cost
+    noise = band_noise(clean.shape, 0, 2_000, seed=3)
+    noisy = degraded + noise * (0.3 * clean.std() / noise.std())
+    assert float(kept(noisy, target, cutoff, degraded)) > float(kept(degraded, target, cutoff, degraded)) + 0.05
+    with pytest.raises(Exception, match="needs the degraded input"):
+        kept(filled, target, cutoff)
 
 
 def test_complex_loss_has_finite_gradients_and_counts_in_the_generator_loss(clean):

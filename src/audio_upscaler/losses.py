@@ -110,6 +110,12 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
+COMPLEX_BANDS = ("high", "low", "kept", "all")
+#: ``ComplexSTFTLoss(band="kept")``: a bin counts as kept by the codec from this fraction of the
+#: target's amplitude (-6 dB) up.
+KEPT_FRACTION = 0.5
+
+
 class ComplexSTFTLoss(nn.Module):
     """Mean over resolutions and items of ``||m (Ŷ - Y)||_F / ||m Y||_F`` on complex spectra.
 
@@ -117,30 +123,40 @@ class ComplexSTFTLoss(nn.Module):
     given (the band a band-preserving model generates), the bins below it when ``band == "low"``
     (the band a codec kept: there the loss rewards removing noise without moving the phase, the
     Wiener-like shrinkage that SI-SDR rewards, and does not pull the generated band down as
-    ``"all"`` does), every bin when ``band == "all"``.  Each
+    ``"all"`` does), every bin when ``band == "all"``. ``band == "kept"`` is ``"low"`` without the
+    codec's spectral holes: only bins where the degraded input (``degraded``, same shape as the
+    target) keeps at least ``KEPT_FRACTION`` of the target's amplitude count, so the loss does not
+    teach a restoration model to leave holes empty (an incoherent fill raises complex error; the
+    magnitude losses judge the fill).  Each
     item is normalized by its own target energy there, so quiet and loud crops count alike.  A
     prediction with the right amplitude but unrelated phase scores about ``sqrt(2)``; silence, 1.
     """
 
     def __init__(self, resolutions=RESOLUTIONS, sample_rate: int = 48_000, band: str = "high"):
         super().__init__()
-        if band not in ("high", "low", "all"):
-            raise UpscalerError(f"complex loss band {band!r}: choose 'high', 'low' or 'all'")
+        if band not in COMPLEX_BANDS:
+            raise UpscalerError(f"complex loss band {band!r}: choose one of {', '.join(COMPLEX_BANDS)}")
         self.resolutions = tuple((int(n), int(h)) for n, h in resolutions)
         self.sample_rate = int(sample_rate)
         self.band = band
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None,
+                degraded: torch.Tensor | None = None) -> torch.Tensor:
         channels = pred.shape[1] if pred.dim() == 3 else 1
         p, t = _fold(pred), _fold(target)
+        if self.band == "kept" and degraded is None:
+            raise UpscalerError("complex loss band 'kept' needs the degraded input")
         total = pred.new_zeros(())
         for n_fft, hop in self.resolutions:
             ref = stft_complex(t, n_fft, hop)
             diff = stft_complex(p, n_fft, hop) - ref
             if self.band != "all" and cutoff_hz is not None:
                 mask = band_weights(cutoff_hz, channels, n_fft, self.sample_rate, 2.0) - 1.0  # 1 above, 0 below
-                if self.band == "low":
+                if self.band in ("low", "kept"):
                     mask = 1.0 - mask
+                if self.band == "kept":
+                    kept = stft_complex(_fold(degraded), n_fft, hop).abs() >= KEPT_FRACTION * ref.abs()
+                    mask = mask * kept
                 diff, ref = diff * mask, ref * mask
             error = torch.linalg.vector_norm(diff, dim=(1, 2))
             energy = torch.linalg.vector_norm(ref, dim=(1, 2))
@@ -192,7 +208,8 @@ class GeneratorLossConfig:
 class GeneratorLoss(nn.Module):
     """Weighted sum of multi-resolution STFT, waveform L1, mel L1 and complex-spectrum losses.
 
-    ``forward(pred, target, cutoff_hz=None) -> (total, {name: value})``.
+    ``forward(pred, target, cutoff_hz=None, degraded=None) -> (total, {name: value})`` (``degraded``:
+    the model's input, needed by the complex loss on the ``kept`` band).
     """
 
     def __init__(self, config: GeneratorLossConfig | None = None):
@@ -202,7 +219,8 @@ class GeneratorLoss(nn.Module):
         self.mel = MelLoss(config.sample_rate) if config.mel_weight else None
         self.complex = ComplexSTFTLoss(sample_rate=config.sample_rate, band=config.complex_band) if config.complex_weight else None
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None):
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None,
+                degraded: torch.Tensor | None = None):
         c = self.config
         parts = {}
         if c.stft_weight:
@@ -212,7 +230,7 @@ class GeneratorLoss(nn.Module):
         if self.mel is not None:
             parts["mel"] = self.mel(pred, target)
         if self.complex is not None:
-            parts["complex"] = self.complex(pred, target, cutoff_hz)
+            parts["complex"] = self.complex(pred, target, cutoff_hz, degraded)
         weights = {"stft": c.stft_weight, "l1": c.l1_weight, "mel": c.mel_weight, "complex": c.complex_weight}
         total = sum(weights[k] * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}

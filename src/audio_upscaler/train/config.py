@@ -76,7 +76,7 @@ class LossSection:
     mel_weight: float = 0.0
     high_band_weight: float = 1.0
     complex_weight: float = 0.0
-    complex_band: str = "high"  # high | low | all (see losses.ComplexSTFTLoss)
+    complex_band: str = "high"  # high | low | kept | all (see losses.ComplexSTFTLoss)
     discriminators: list = field(default_factory=list)
     adversarial_loss: str = "lsgan"
     adversarial_weight: float = 1.0

@@ -288,7 +288,7 @@ class Trainer:
             pred = self.net(degraded, cutoff).float()
             if self.config.data.source_band_only:
                 pred = outside_band_from_target(pred, clean, band, self.sample_rate)
-            loss, parts = self.loss(pred, clean, cutoff)
+            loss, parts = self.loss(pred, clean, cutoff, degraded)
         if self.adversarial and self.step >= self.config.loss.adversarial_start:
             with amp:
                 adv_loss, adv_parts = self.adversarial.step(pred, clean, self.scaler, self.config.optim.grad_clip)
