@@ -127,9 +127,9 @@ class ComplexSTFTLoss(nn.Module):
     codec's spectral holes: only bins where the degraded input (``degraded``, same shape as the
     target) keeps at least ``KEPT_FRACTION`` of the target's amplitude count, so the loss does not
     teach a restoration model to leave holes empty (an incoherent fill raises complex error; the
-    magnitude losses judge the fill).  Each
-    item is normalized by its own target energy there, so quiet and loud crops count alike.  A
-    prediction with the right amplitude but unrelated phase scores about ``sqrt(2)``; silence, 1.
+    magnitude losses judge the fill). Each item is normalized by its own target energy there, so
+    quiet and loud crops count alike. A prediction with the right amplitude but unrelated phase
+    scores about ``sqrt(2)``; silence, 1.
     """
 
     def __init__(self, resolutions=RESOLUTIONS, sample_rate: int = 48_000, band: str = "high"):
