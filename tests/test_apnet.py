@@ -118,3 +118,40 @@ def test_kept_bins_shrink_and_rescale_set_kept_bins_to_the_prediction_with_their
         ratio = (mid_y / mid_x)[strong]  # a real factor e^0.25: same phase, 2.2 dB up
         torch.testing.assert_close(ratio.abs(), torch.full_like(ratio.abs(), math.exp(0.25)), atol=0.04, rtol=0)
         assert float(ratio.angle().abs().max()) < 0.04  # leakage from the -8.7 dB band below
+
+
+def test_fill_ceiling_bounds_the_band_below_the_cutoff_only():
+    """fill_ceiling_db=6: with the head predicting +26 dB everywhere, a tone below the 6 kHz cutoff
+    comes out at most 6 dB above the loudest input bin around it (itself: the two tones are equally
+    loud), the tone above the cutoff with the full +26 dB. (Re-analysed, the capped tone reads 8.5 dB:
+    its window's side bins, 6 dB under it in the input, are raised to the same cap and add to it.)"""
+    t = torch.arange(int(0.3 * 48_000)) / 48_000
+    x = (0.3 * torch.sin(2 * math.pi * 1500 * t) + 0.3 * torch.sin(2 * math.pi * 12_000 * t))[None, None]
+    stft, frames = STFT(256, 64), slice(4, -4)
+    low, high = round(1500 * 256 / 48_000), round(12_000 * 256 / 48_000)  # exact bins
+    gains = {}
+    for ceiling in (None, 6.0):
+        model = registry.build("apnet", **{**TINY_COPY, "prior": "none", "fill_holes_db": 3.0,
+                                           "fill_ceiling_db": ceiling}).eval()
+        with torch.no_grad():
+            model.amp_head.bias[:] = 3.0  # e^3: +26 dB
+            sy = stft(model(x, torch.tensor([6000.0]))[0])[0, :, frames].abs()
+        sx = stft(x[0])[0, :, frames].abs()
+        gains[ceiling] = [20 * math.log10(float(sy[k].mean() / sx[k].mean())) for k in (low, high)]
+    assert gains[None][0] == pytest.approx(26.06, abs=0.5)  # unbounded below the cutoff
+    assert 6.0 < gains[6.0][0] < 9.5
+    assert gains[None][1] == pytest.approx(26.06, abs=0.5) and gains[6.0][1] == pytest.approx(26.06, abs=0.5)
+
+
+def test_fill_ceiling_keeps_chunked_output_equal_to_a_whole_call():
+    """The ceiling looks one frame either side: the receptive field counts it."""
+    model = registry.build("apnet", **{**TINY_COPY, "fill_holes_db": 3.0, "fill_ceiling_db": 0.0}).eval()
+    with torch.no_grad():
+        model.amp_head.bias[:] = 1.0
+    ctx, a = model.context_samples(), model.alignment()
+    x = torch.from_numpy(harmonic_tone(48_000, 0.5))[None]
+    start, length = 20 * a, 10 * a
+    with torch.no_grad():
+        whole = model(x, torch.tensor([6000.0]))[..., start : start + length]
+        part = model(x[..., start - ctx : start + length + ctx], torch.tensor([6000.0]))[..., ctx : ctx + length]
+    assert torch.allclose(whole, part, atol=1e-5)
