@@ -1,6 +1,6 @@
 """Ship a training run's best checkpoint inside the package as model NAME.
 
-    python scripts/ship_model.py RUN_DIR NAME [--benchmark BENCH.json]
+    python scripts/ship_model.py RUN_DIR NAME [--latest] [--benchmark BENCH.json]
 
 Writes ``src/audio_upscaler/models/weights/NAME/`` (fp16 safetensors, config.json, MODEL_CARD.md
 with the run's validation figures) and records its SHA-256 in ``weights/SHA256SUMS``, which the
@@ -40,10 +40,12 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--benchmark", help="JSON rows of `audio-upscaler benchmark --json` to add to the card")
     parser.add_argument("--note", default="", help="a line about the benchmark (data, date, machine)")
+    parser.add_argument("--latest", action="store_true",
+                        help="ship the run's last checkpoint instead of its best_model (as `train --export --latest`)")
     parser.add_argument("--append", action="append", default=[], metavar="FILE",
                         help="a markdown file to append to the model card (repeatable)")
     args = parser.parse_args()
-    out = export_run(args.run_dir, SHIPPED_DIR / args.name, half=True, overwrite=True)
+    out = export_run(args.run_dir, SHIPPED_DIR / args.name, half=True, overwrite=True, latest=args.latest)
     if args.benchmark:
         with open(out / "MODEL_CARD.md", "a") as card:
             card.write(benchmark_table(json.loads(open(args.benchmark).read()), args.note))
