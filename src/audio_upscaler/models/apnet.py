@@ -28,11 +28,11 @@ on the fixture's 128 kbps MP3 chorale: +5 dB SI-SDR, LSD 0.72 -> 0.62); it trust
 head more.
 
 ``fill_ceiling_db`` bounds what is filled below the cutoff: no output bin there may exceed the
-loudest decoded bin within about 4.5 kHz and one frame around it (``FILL_CEILING_BLOCK``) by more
-than that many dB. A codec zeroes only what fell under its quantization step, so what it removed was never
-much louder than what it kept nearby; without the bound, models trained with ``kept_bins=rescale``
-sometimes predicted a single kept bin 40 dB too loud (a burst heard as a chirp; seen at 18.7 kHz in
-the fixture's 128 kbps speech). The band above the cutoff is not bounded.
+loudest decoded bin within about 4.5 kHz and one frame around it (``FILL_CEILING_BLOCK``) by
+more than that many dB. A codec zeroes only what fell under its quantization step, so what it
+removed was never much louder than what it kept nearby; without the bound, models trained with
+``kept_bins=rescale`` sometimes predicted a single kept bin 40 dB too loud (a burst heard as a
+chirp; seen at 18.7 kHz in the fixture's 128 kbps speech). The band above the cutoff is not bounded.
 
 The spectra are handled as (real, imag) pairs (:class:`~.blocks.RealSTFT`/``RealISTFT``, which
 use ``torch.stft``/``istft`` in eager mode and DFT-basis convolutions for ONNX export), so the
@@ -63,11 +63,11 @@ LOG_AMP_FLOOR = 1e-5
 #: (a smooth mask: no switching noise between frames, and a small numeric change stays small).
 FILL_HOLES_RAMP_DB = 3.0
 KEPT_BINS = ("input", "shrink", "rescale")  # what fill_holes_db does with the bins it keeps
-#: ``fill_ceiling_db``: the neighbourhood whose loudest decoded bin bounds a fill below the cutoff is
-#: the bin's block of ``FILL_CEILING_BLOCK`` bins and ``FILL_CEILING_BLOCKS`` blocks either side
-#: (about +-4.5 kHz at 1024 points and 48 kHz: narrower, +-1.5 kHz, also capped the wide holes of 64 kbps
-#: MP3 and cost 0.013 in LSD ratio on the fixture music), over the frame and its two neighbours.
-#: Block maxima keep it cheap (a sliding 193-bin maximum quadrupled the model's run time).
+#: ``fill_ceiling_db``: the neighbourhood whose loudest decoded bin bounds a fill below the cutoff
+#: is the bin's block of ``FILL_CEILING_BLOCK`` bins and ``FILL_CEILING_BLOCKS`` blocks either side
+#: (about +-4.5 kHz at 1024 points and 48 kHz; +-1.5 kHz also capped the wide holes of 64 kbps MP3
+#: and cost 0.013 in LSD ratio on the fixture music), over the frame and its two neighbours. Block
+#: maxima keep it cheap (a sliding 193-bin maximum quadrupled the model's run time).
 FILL_CEILING_BLOCK = 16
 FILL_CEILING_BLOCKS = 6
 LOG_AMP_MAX = 8.0  # exp(8) ~ 3000 in STFT magnitude: far above any full-scale signal
