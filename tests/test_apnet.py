@@ -120,27 +120,33 @@ def test_kept_bins_shrink_and_rescale_set_kept_bins_to_the_prediction_with_their
         assert float(ratio.angle().abs().max()) < 0.04  # leakage from the -8.7 dB band below
 
 
-def test_fill_ceiling_bounds_the_band_below_the_cutoff_only():
-    """fill_ceiling_db=6: with the head predicting +26 dB everywhere, a tone below the 6 kHz cutoff
-    comes out at most 6 dB above the loudest input bin around it (itself: the two tones are equally
-    loud), the tone above the cutoff with the full +26 dB. (Re-analysed, the capped tone reads 8.5 dB:
-    its window's side bins, 6 dB under it in the input, are raised to the same cap and add to it.)"""
+def tone_gains_db(x: torch.Tensor, ceiling: float | None, tones_hz: tuple[float, ...]) -> list[float]:
+    """Gain (dB) at each tone's bin of a tiny hole-filling apnet whose head predicts +26 dB everywhere
+    (cutoff 6 kHz), with ``fill_ceiling_db=ceiling``; ``x [1, 1, T]`` at 48 kHz."""
+    model = registry.build("apnet", **{**TINY_COPY, "prior": "none", "fill_holes_db": 3.0,
+                                       "fill_ceiling_db": ceiling}).eval()
+    with torch.no_grad():
+        model.amp_head.bias[:] = 3.0  # e^3: +26 dB
+        sy = STFT(256, 64)(model(x, torch.tensor([6000.0]))[0])[0, :, 4:-4].abs()
+    sx = STFT(256, 64)(x[0])[0, :, 4:-4].abs()
+    return [20 * math.log10(float(sy[round(f * 256 / 48_000)].mean() / sx[round(f * 256 / 48_000)].mean()))
+            for f in tones_hz]
+
+
+def test_fill_ceiling_bounds_the_fill_below_and_above_the_cutoff():
+    """fill_ceiling_db=6 with the head predicting +26 dB everywhere and a 6 kHz cutoff: a 3 kHz tone
+    comes out at most 6 dB above the loudest input bin around it (itself), a 12 kHz tone as loud as
+    it at most 6 dB above the loudest bin in the 4.5 kHz under the cutoff (the 3 kHz tone); a 12 kHz
+    tone 40 dB quieter keeps the full +26 dB (it stays under that cap). (Re-analysed, a capped tone
+    reads 8.5 dB: its window's side bins, 6 dB under it in the input, are raised to the same cap.)"""
     t = torch.arange(int(0.3 * 48_000)) / 48_000
-    x = (0.3 * torch.sin(2 * math.pi * 1500 * t) + 0.3 * torch.sin(2 * math.pi * 12_000 * t))[None, None]
-    stft, frames = STFT(256, 64), slice(4, -4)
-    low, high = round(1500 * 256 / 48_000), round(12_000 * 256 / 48_000)  # exact bins
-    gains = {}
-    for ceiling in (None, 6.0):
-        model = registry.build("apnet", **{**TINY_COPY, "prior": "none", "fill_holes_db": 3.0,
-                                           "fill_ceiling_db": ceiling}).eval()
-        with torch.no_grad():
-            model.amp_head.bias[:] = 3.0  # e^3: +26 dB
-            sy = stft(model(x, torch.tensor([6000.0]))[0])[0, :, frames].abs()
-        sx = stft(x[0])[0, :, frames].abs()
-        gains[ceiling] = [20 * math.log10(float(sy[k].mean() / sx[k].mean())) for k in (low, high)]
-    assert gains[None][0] == pytest.approx(26.06, abs=0.5)  # unbounded below the cutoff
-    assert 6.0 < gains[6.0][0] < 9.5
-    assert gains[None][1] == pytest.approx(26.06, abs=0.5) and gains[6.0][1] == pytest.approx(26.06, abs=0.5)
+    tone = lambda f, a: a * torch.sin(2 * math.pi * f * t)  # noqa: E731
+    loud = (tone(3000, 0.3) + tone(12_000, 0.3))[None, None]
+    quiet = (tone(3000, 0.3) + tone(12_000, 0.003))[None, None]
+    assert tone_gains_db(loud, None, (3000, 12_000)) == pytest.approx([26.06, 26.06], abs=0.5)  # unbounded
+    low, high = tone_gains_db(loud, 6.0, (3000, 12_000))
+    assert 6.0 < low < 9.5 and 6.0 < high < 9.5
+    assert tone_gains_db(quiet, 6.0, (12_000,))[0] == pytest.approx(26.06, abs=0.5)
 
 
 def test_fill_ceiling_keeps_chunked_output_equal_to_a_whole_call():

@@ -27,12 +27,14 @@ bin to its predicted amplitude, up or down, still with the decoded phase (with t
 on the fixture's 128 kbps MP3 chorale: +5 dB SI-SDR, LSD 0.72 -> 0.62); it trusts the amplitude
 head more.
 
-``fill_ceiling_db`` bounds what is filled below the cutoff: no output bin there may exceed the
-loudest decoded bin within about 4.5 kHz and one frame around it (``FILL_CEILING_BLOCK``) by
-more than that many dB. A codec zeroes only what fell under its quantization step, so what it
-removed was never much louder than what it kept nearby; without the bound, models trained with
-``kept_bins=rescale`` sometimes predicted a single kept bin 40 dB too loud (a burst heard as a
-chirp; seen at 18.7 kHz in the fixture's 128 kbps speech). The band above the cutoff is not bounded.
+``fill_ceiling_db`` bounds what is filled: no output bin below the cutoff may exceed the loudest
+decoded bin within about 4.5 kHz and one frame around it (``FILL_CEILING_BLOCK``) by more than
+that many dB, and none above the cutoff the loudest decoded bin in the ``FILL_CEILING_EDGE_HZ``
+below the cutoff (same frames). A codec zeroes only what fell under its quantization step, so what
+it removed was never much louder than what it kept nearby, and a spectrum rarely rises past its
+band edge; without the bound, models trained with ``kept_bins=rescale`` or ``coding_rates``
+sometimes predicted single bins 30-40 dB too loud (bursts heard as chirps; seen at 18.7 kHz below
+and at 20.1 kHz right above the cutoff of the fixture's 128 kbps speech).
 
 The spectra are handled as (real, imag) pairs (:class:`~.blocks.RealSTFT`/``RealISTFT``, which
 use ``torch.stft``/``istft`` in eager mode and DFT-basis convolutions for ONNX export), so the
@@ -70,6 +72,8 @@ KEPT_BINS = ("input", "shrink", "rescale")  # what fill_holes_db does with the b
 #: maxima keep it cheap (a sliding 193-bin maximum quadrupled the model's run time).
 FILL_CEILING_BLOCK = 16
 FILL_CEILING_BLOCKS = 6
+#: ``fill_ceiling_db``: the band above the cutoff is capped by the loudest decoded bin this far below it.
+FILL_CEILING_EDGE_HZ = 4500.0
 LOG_AMP_MAX = 8.0  # exp(8) ~ 3000 in STFT magnitude: far above any full-scale signal
 
 
@@ -89,7 +93,7 @@ class APNetConfig:
     fill_holes_db: float | None = None  # keep input bins unless the prediction is this much louder
     kept_bins: str = "input"  # with fill_holes_db: "input" (as they are), "shrink" (may be turned down)
     #                           or "rescale" (set to the predicted amplitude); the decoded phase is kept
-    fill_ceiling_db: float | None = None  # below the cutoff: at most this far above the local decoded maximum
+    fill_ceiling_db: float | None = None  # at most this far above the loudest decoded bin nearby / below the cutoff
 
 
 @register("apnet")
@@ -184,15 +188,19 @@ class APNet(UpscalerModel):
         return y[:, :t].reshape(b, ch, t)
 
     def _fill_ceiling(self, out_log_amp: torch.Tensor, in_log_amp: torch.Tensor, cutoff_hz: torch.Tensor) -> torch.Tensor:
-        """Bins below ``cutoff_hz [N]`` capped at the local decoded maximum + ``fill_ceiling_db``
-        (see the module docstring); log-amplitudes (natural log) ``[N, bins, frames]``."""
+        """Bins capped at the local decoded maximum (below ``cutoff_hz [N]``) or the edge band's
+        maximum (above it) + ``fill_ceiling_db`` (see the module docstring); log-amplitudes
+        (natural log) ``[N, bins, frames]``."""
         c, size = self.config, FILL_CEILING_BLOCK
         bins = in_log_amp.shape[1]
-        peak = nn.functional.max_pool2d(in_log_amp[:, None], (1, 3), stride=1, padding=(0, 1))  # frame +- 1
-        peak = nn.functional.max_pool2d(peak, (size, 1), ceil_mode=True)  # [N, 1, blocks, frames]
+        framed = nn.functional.max_pool2d(in_log_amp[:, None], (1, 3), stride=1, padding=(0, 1))  # frame +- 1
+        peak = nn.functional.max_pool2d(framed, (size, 1), ceil_mode=True)  # [N, 1, blocks, frames]
         peak = nn.functional.max_pool2d(peak, (2 * FILL_CEILING_BLOCKS + 1, 1), stride=1, padding=(FILL_CEILING_BLOCKS, 0))
         local_max = peak[:, :, :, None].expand(-1, -1, -1, size, -1).flatten(2, 3)[:, 0, :bins]  # per bin again
-        ceiling = local_max + c.fill_ceiling_db * (math.log(10) / 20)
         bin_hz = torch.arange(bins, device=in_log_amp.device, dtype=in_log_amp.dtype) * (c.sample_rate / c.n_fft)
         below = bin_hz[None, :, None] < cutoff_hz[:, None, None]
-        return torch.where(below, torch.minimum(out_log_amp, ceiling), out_log_amp)
+        edge = below & (bin_hz[None, :, None] >= cutoff_hz[:, None, None] - FILL_CEILING_EDGE_HZ)
+        floor = math.log(LOG_AMP_FLOOR)  # in_log_amp never goes below it
+        edge_max = torch.where(edge, framed[:, 0], torch.full_like(framed[:, 0], floor)).amax(1, keepdim=True)
+        ceiling = torch.where(below, local_max, edge_max) + c.fill_ceiling_db * (math.log(10) / 20)
+        return torch.minimum(out_log_amp, ceiling)
