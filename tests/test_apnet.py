@@ -147,6 +147,12 @@ def test_fill_ceiling_bounds_the_fill_below_and_above_the_cutoff():
     low, high = tone_gains_db(loud, 6.0, (3000, 12_000))
     assert 6.0 < low < 9.5 and 6.0 < high < 9.5
     assert tone_gains_db(quiet, 6.0, (12_000,))[0] == pytest.approx(26.06, abs=0.5)
+    model = registry.build("apnet", **{**TINY_COPY, "prior": "none", "fill_ceiling_db": 6.0}).eval()
+    with torch.no_grad():  # a cutoff of 0 leaves no band under it to cap from: nothing is capped
+        model.amp_head.bias[:] = 1.0
+        y = model(loud, torch.tensor([0.0]))
+    gain = 20 * math.log10(float(y.square().sum() / loud.square().sum()) ** 0.5)
+    assert gain == pytest.approx(20 * math.log10(math.e), abs=0.5)
 
 
 def test_fill_ceiling_keeps_chunked_output_equal_to_a_whole_call():

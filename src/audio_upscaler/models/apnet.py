@@ -202,5 +202,6 @@ class APNet(UpscalerModel):
         edge = below & (bin_hz[None, :, None] >= cutoff_hz[:, None, None] - FILL_CEILING_EDGE_HZ)
         floor = math.log(LOG_AMP_FLOOR)  # in_log_amp never goes below it
         edge_max = torch.where(edge, framed[:, 0], torch.full_like(framed[:, 0], floor)).amax(1, keepdim=True)
+        edge_max = torch.where(edge.any(1, keepdim=True), edge_max, LOG_AMP_MAX)  # no bin under the cutoff (cutoff 0): no cap
         ceiling = torch.where(below, local_max, edge_max) + c.fill_ceiling_db * (math.log(10) / 20)
         return torch.minimum(out_log_amp, ceiling)
