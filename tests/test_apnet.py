@@ -156,7 +156,8 @@ def test_fill_ceiling_bounds_the_fill_below_and_above_the_cutoff():
 
 
 def test_fill_ceiling_keeps_chunked_output_equal_to_a_whole_call():
-    """The ceiling looks one frame either side: the receptive field counts it."""
+    """The ceiling looks one frame either side (counted in the receptive field): a chunk with
+    context_samples() of context on each side still equals the same stretch of a whole call."""
     model = registry.build("apnet", **{**TINY_COPY, "fill_holes_db": 3.0, "fill_ceiling_db": 0.0}).eval()
     with torch.no_grad():
         model.amp_head.bias[:] = 1.0
