@@ -151,7 +151,8 @@ class APNet(UpscalerModel):
         n = self.valid_length(t)
         flat = nn.functional.pad(x.reshape(b * ch, t), (0, n - t))
         cutoff = torch.as_tensor(cutoff_hz, dtype=torch.float32, device=x.device).reshape(-1).expand(b)
-        cond = self.cutoff_embed(cutoff.repeat_interleave(ch))
+        cutoff = cutoff.repeat_interleave(ch)  # [N]: one per flattened channel
+        cond = self.cutoff_embed(cutoff)
 
         re, im = self.stft(flat)  # [N, bins, frames] each
         mag = (re.square() + im.square()).clamp_min(LOG_AMP_FLOOR**2).sqrt()  # |X| floored, finite gradient
@@ -160,7 +161,7 @@ class APNet(UpscalerModel):
         phase_re, phase_im = re / mag, im / mag
         if self.config.prior == "copy":  # start from the band below the cutoff copied upwards
             c = self.config
-            source = copy_up_bins(cutoff.repeat_interleave(ch), c.n_fft, c.hop, c.sample_rate)[:, :, None]
+            source = copy_up_bins(cutoff, c.n_fft, c.hop, c.sample_rate)[:, :, None]
             source = source.expand_as(log_amp)
             log_amp, phase_re, phase_im = log_amp.gather(1, source), phase_re.gather(1, source), phase_im.gather(1, source)
         feats = torch.cat([log_amp, phase_re, phase_im], dim=1)
@@ -172,7 +173,7 @@ class APNet(UpscalerModel):
 
         out_log_amp = (log_amp + self.amp_head(h)).clamp(max=LOG_AMP_MAX)
         if self.config.fill_ceiling_db is not None:
-            out_log_amp = self._fill_ceiling(out_log_amp, in_log_amp, cutoff.repeat_interleave(ch))
+            out_log_amp = self._fill_ceiling(out_log_amp, in_log_amp, cutoff)
         d_re, d_im = self.phase_head(h).chunk(2, dim=1)
         re, im = phase_re + d_re, phase_im + d_im
         scale = out_log_amp.exp() / (re.square() + im.square() + 1e-9).sqrt()  # amplitude / |phasor|
@@ -200,8 +201,7 @@ class APNet(UpscalerModel):
         bin_hz = torch.arange(bins, device=in_log_amp.device, dtype=in_log_amp.dtype) * (c.sample_rate / c.n_fft)
         below = bin_hz[None, :, None] < cutoff_hz[:, None, None]
         edge = below & (bin_hz[None, :, None] >= cutoff_hz[:, None, None] - FILL_CEILING_EDGE_HZ)
-        floor = math.log(LOG_AMP_FLOOR)  # in_log_amp never goes below it
-        edge_max = torch.where(edge, framed[:, 0], torch.full_like(framed[:, 0], floor)).amax(1, keepdim=True)
+        edge_max = framed[:, 0].masked_fill(~edge, math.log(LOG_AMP_FLOOR)).amax(1, keepdim=True)  # floor: in_log_amp's least
         edge_max = torch.where(edge.any(1, keepdim=True), edge_max, LOG_AMP_MAX)  # no bin under the cutoff (cutoff 0): no cap
         ceiling = torch.where(below, local_max, edge_max) + c.fill_ceiling_db * (math.log(10) / 20)
         return torch.minimum(out_log_amp, ceiling)
