@@ -263,6 +263,25 @@ def test_codec_task_and_task_errors():
         degrade.apply_task("bwe_16k_48k", x[:, :8000], 8000)
 
 
+def test_codec_task_at_another_rate_codes_the_mp3_a_user_would_have():
+    """At 48 kHz (a 48 kHz model's validation) ``mp3_128k`` is the 44.1 kHz MP3 resampled to
+    48 kHz, as the pipeline feeds a real 44.1 kHz MP3 to the model: back at 44.1 kHz it is the
+    44.1 kHz task's output, and its band limit is LAME's at 44.1 kHz."""
+    from audio_upscaler.dsp.resample import resample
+
+    x48 = white_noise(1.0, seed=16)
+    x44 = resample(x48, RATE, 44100)
+    at44 = degrade.apply_task("mp3_128k", x44, 44100)
+    at48 = degrade.apply_task("mp3_128k", x48, RATE)
+    assert at48.degraded.shape == x48.shape and xcorr_peak_lag(x48, at48.degraded) == 0
+    assert at48.cutoff_hz == at44.cutoff_hz
+    back = resample(at48.degraded, RATE, 44100)[:, 2000:-2000]
+    error = back - at44.degraded[:, 2000:-2000]
+    assert 10 * np.log10(np.mean(error**2) / np.mean(at44.degraded[:, 2000:-2000] ** 2)) < -50
+    freqs, p_out = signal.welch(at48.degraded[0], RATE, nperseg=2048)
+    assert np.max(p_out[freqs > 22_500]) < 1e-7 * np.max(p_out)  # nothing above 22.05 kHz
+
+
 def test_bad_requests_raise_upscaler_error():
     with pytest.raises(UpscalerError, match="no room"):
         LowPass((4000, 12000)).sample(np.random.default_rng(0), 8000)

@@ -369,3 +369,34 @@ def test_validation_with_source_band_only_scores_only_the_source_band(tmp_path):
     scores = {flag: ValidationSet.build(tmp_path, data, ["clean"], 2, flag).run(AddsAir(), torch.device("cpu"))[0]
               for flag in (False, True)}
     assert scores[False]["clean/lsd"] > 0.5 and scores[True]["clean/lsd"] < 0.05
+
+
+def test_validation_scores_a_codec_task_at_its_reference_rate(tmp_path):
+    """A 48 kHz model's ``mp3_128k`` validation scores up to 22.05 kHz, as the benchmark does (its
+    references are 44.1 kHz): noise added above 22.5 kHz changes nothing there, while the 48 kHz
+    ``clean`` task counts it."""
+    from audio_upscaler.train.corpus.manifest import Entry, write_manifest
+    from audio_upscaler.train.data import DataConfig
+    from audio_upscaler.train.validation import ValidationSet
+
+    x = harmonic_tone(48_000, 1.0, f0=220)
+    sf.write(tmp_path / "a.flac", x.T.astype(np.float32), 48_000, subtype="PCM_24")
+    write_manifest(tmp_path / "manifest.jsonl",
+                   [Entry("a.flac", "synthetic", "a", "music", 1.0, 48_000, 1, 24_000.0, "CC0", "validation")])
+
+    class Identity(torch.nn.Module):
+        def forward(self, x, cutoff):
+            return x
+
+    class AddsUltrasound(torch.nn.Module):
+        def forward(self, x, cutoff):
+            spec = torch.fft.rfft(torch.randn(x.shape, generator=torch.Generator().manual_seed(0)) * 0.01)
+            spec[..., torch.fft.rfftfreq(x.shape[-1], 1 / 48_000) < 22_500] = 0
+            return x + torch.fft.irfft(spec, x.shape[-1])
+
+    data = DataConfig(segment_seconds=0.5, kinds=("music",))
+    validation = ValidationSet.build(tmp_path, data, ["mp3_128k", "clean"], 2)
+    plain, noisy = (validation.run(model, torch.device("cpu"))[0] for model in (Identity(), AddsUltrasound()))
+    assert noisy["mp3_128k/lsd"] == pytest.approx(plain["mp3_128k/lsd"], abs=1e-3)
+    assert plain["mp3_128k/lsd"] == pytest.approx(plain["mp3_128k/input_lsd"], abs=1e-6)
+    assert noisy["clean/lsd"] > plain["clean/lsd"] + 0.3

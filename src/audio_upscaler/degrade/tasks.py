@@ -3,12 +3,14 @@
 ``bwe_*``/``music_*``/``speech_*`` tasks simulate a recording made at a low rate: the clean
 reference is down-sampled with soxr (VHQ) and up-sampled back, so the degraded signal has the
 reference's rate and length and the content of a low-rate recording. ``mp3_*`` tasks are a
-LAME round trip at the reference rate.
+LAME round trip at the reference rate (44.1 kHz): at another rate, such as a 48 kHz model's
+validation, the signal is resampled to 44.1 kHz, coded and resampled back, as a 44.1 kHz MP3
+reaches a 48 kHz model through the pipeline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -63,6 +65,5 @@ def apply_task(name: str, samples: np.ndarray, sample_rate: int, seed: int = 0) 
         low = resampler.downsample(x, sample_rate, params)
         return TaskOutput(resampler.upsample(low, sample_rate, params, x.shape[1]),
                           resampler.cutoff_hz(params, sample_rate), low)
-    codec = Codec((spec.codec.codec,))
-    return TaskOutput(codec.apply(x, sample_rate, spec.codec),
-                      codec.cutoff_hz(spec.codec, sample_rate, x.shape[0]), None)
+    codec, params = Codec((spec.codec.codec,)), replace(spec.codec, coding_rate=spec.reference_rate)
+    return TaskOutput(codec.apply(x, sample_rate, params), codec.cutoff_hz(params, sample_rate, x.shape[0]), None)

@@ -7,6 +7,8 @@ the mean LSD / LSD-HF / LSD-LF (NU-Wave 2 / AP-BWE convention), SNR, the same fo
 select the best checkpoint and stop early on. With ``source_band_only`` (the run's
 ``data.source_band_only``) the metrics see, like the loss, only the band each example's source has:
 above it the output is given the reference's content (``losses.outside_band_from_target``).
+A task whose references have a lower rate than the model (``mp3_*``: 44.1 kHz) is scored at that
+rate, as the benchmark scores it: for a 48 kHz model only its output up to 22.05 kHz counts.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..degrade import TASKS
+from ..degrade.spec import chain_from_spec
+from ..dsp.resample import resample
 from ..losses import outside_band_from_target
 from ..metrics import lsd, snr
-from ..degrade.spec import chain_from_spec
 from .data import DataConfig, PairDataset
 
 #: Validation "task" without degradation: clean in, clean out (vocoders, resynthesis models).
@@ -70,22 +74,32 @@ class ValidationSet:
     def _task_metrics(self, task, out, degraded, clean, cutoff, speech_metrics) -> dict:
         rows = {"lsd": [], "lsd_hf": [], "lsd_lf": [], "snr": [], "input_lsd": [], "input_snr": []}
         speech = {"pesq": [], "stoi": []}
+        rate = scoring_rate(task, self.sample_rate)
         for est, low, ref, fc in zip(out.numpy(), degraded.numpy(), clean.numpy(), cutoff.tolist()):
-            result = lsd(ref, est, self.sample_rate, fc)
+            if rate != self.sample_rate:
+                est, low, ref = (resample(a, self.sample_rate, rate) for a in (est, low, ref))
+            result = lsd(ref, est, rate, fc)
             rows["lsd"].append(result.lsd)
             rows["lsd_hf"].append(result.lsd_hf)
             rows["lsd_lf"].append(result.lsd_lf)
             rows["snr"].append(snr(ref, est))
-            rows["input_lsd"].append(lsd(ref, low, self.sample_rate).lsd)
+            rows["input_lsd"].append(lsd(ref, low, rate).lsd)
             rows["input_snr"].append(snr(ref, low))
             if speech_metrics:
-                for name, value in _speech_scores(ref, est, self.sample_rate).items():
+                for name, value in _speech_scores(ref, est, rate).items():
                     speech[name].append(value)
         metrics = {f"{task}/{k}": _finite_mean(v) for k, v in rows.items()}
         base = metrics[f"{task}/input_lsd"]  # 0 for the clean task: no ratio there
         metrics[f"{task}/lsd_ratio"] = metrics[f"{task}/lsd"] / base if base > 1e-6 else math.nan
         metrics.update({f"{task}/{k}": _finite_mean(v) for k, v in speech.items() if v})
         return metrics
+
+
+def scoring_rate(task: str, model_rate: int) -> int:
+    """The rate validation scores ``task`` at: the benchmark task's reference rate where it is
+    below ``model_rate`` (Hz), else ``model_rate``."""
+    spec = TASKS.get(task)
+    return spec.reference_rate if spec is not None and spec.reference_rate < model_rate else model_rate
 
 
 def _speech_scores(ref: np.ndarray, est: np.ndarray, rate: int) -> dict:
