@@ -406,3 +406,27 @@ def test_update_checks_the_block_shape_and_state():
     analyzer.report()
     with pytest.raises(RuntimeError):
         analyzer.update(np.zeros((2, 10), np.float32))
+
+
+def test_codec_wall_is_the_top_of_a_steep_drop_far_above_the_given_frequency():
+    """``codec_wall``: the highest frequency standing 20 dB over everything from 500 Hz above it."""
+    from audio_upscaler.bandwidth import codec_wall
+
+    rate = 44_100
+    freqs = np.linspace(0, rate / 2, 2049)
+    dark = 10 ** ((-20 - 50 * np.log2(np.maximum(freqs, 500) / 500) / 5) / 10)  # falls 10 dB per octave
+    walled = np.where(freqs < 16_000, dark, dark * 1e-4)  # a codec's low-pass: -40 dB from 16 kHz
+    assert codec_wall(walled[None], rate, 6000) == pytest.approx(16_000, abs=150)
+    assert codec_wall(walled[None], rate, 17_000) is None  # nothing above the given frequency
+    assert codec_wall(dark[None], rate, 6000) is None  # a falling spectrum alone has no wall
+    near_nyquist = np.where(freqs < 21_000, dark, dark * 1e-4)
+    assert codec_wall(near_nyquist[None], rate, 6000) is None  # within 7 % of Nyquist: full band
+
+
+def test_report_has_no_codec_wall_when_the_cutoff_is_the_codecs_edge():
+    """An MP3 of full-band music: the measured cutoff is LAME's edge, no second wall far above it."""
+    from audio_upscaler.degrade import apply_task
+
+    x = harmonic_tone(44_100, 2.0, f0=220) + 0.01 * np.random.default_rng(3).standard_normal((1, 88_200))
+    report = analyze(Audio(apply_task("mp3_128k", x.astype(np.float32), 44_100).degraded, 44_100))
+    assert report.lossy_fingerprint and report.cutoff_hz > 15_000 and report.codec_wall_hz is None

@@ -102,6 +102,33 @@ def test_restore_model_improves_a_decoded_mp3(clip, monkeypatch, tmp_path):
 
 
 
+@pytest.mark.parametrize("task_name", ["mp3_64k", "mp3_128k"])
+def test_restore_conditions_a_dark_recording_on_the_codecs_wall(task_name, monkeypatch, tmp_path):
+    """A dark piece (tests/data/dark) as an MP3 reads as cut near 7 kHz, but LAME's wall lies at
+    16-20 kHz: the restore model is conditioned on that wall and keeps the decoded band up to it,
+    instead of generating 6-16 kHz 24-30 dB above the original (measured before the wall rule)."""
+    from scipy import signal
+
+    from audio_upscaler.analysis import analyze
+
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))  # only shipped models
+    clean, rate = sf.read(Path(__file__).parent / "data" / "dark" / "trecento_gloria.flac", dtype="float32",
+                          always_2d=True)
+    clean = clean.T
+    decoded = apply_task(task_name, clean, rate).degraded
+    report = analyze(Audio(decoded, rate))
+    assert report.cutoff_hz < 8000 and report.lossy_fingerprint
+    assert report.codec_wall_hz == pytest.approx(apply_task(task_name, clean, rate).cutoff_hz, abs=1000)
+    up = Upscaler("auto", rate, limiter=False)
+    assert up._plan(report)[0] == "restore" and up._plan(report)[2] == report.codec_wall_hz
+    out = up.upscale(Audio(decoded, rate)).samples[:, : clean.shape[1]]
+    freqs, p_clean = signal.welch(clean[0], rate, nperseg=2048)
+    _, p_out = signal.welch(out[0], rate, nperseg=2048)
+    band = (freqs > 7000) & (freqs < 15000)
+    assert 10 * np.log10(p_out[band].sum() / p_clean[band].sum()) < 6.0
+    assert lsd(clean, out, rate).lsd < lsd(clean, decoded, rate).lsd + 0.05
+
+
 def test_shipped_vocoder_resynthesizes_clips_far_better_than_an_untrained_one():
     """The vocos vocoder trained on the corpus turns a clip's log-mel back into the clip: its LSD
     is a fraction of an untrained vocoder's of the same size, on speech and on music."""

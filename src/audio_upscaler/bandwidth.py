@@ -31,6 +31,13 @@ Noise floors and dither more than 20 dB below the trend (a -60 dBFS white floor 
 A channel counts as full band when its cutoff is within 5 % of Nyquist; a digitally silent
 channel has cutoff 0.
 
+**Codec wall above the music's own edge** (:func:`codec_wall`): a naturally dark recording
+whose spectrum fades early reads as band-limited there, yet a lossy encoder may have cut it with
+its own steep wall much higher up (a 128 kbps MP3 of a soft ensemble: cutoff 7 kHz, LAME's wall at
+20 kHz). The wall is the highest frequency above a given one whose level stands ``WALL_DROP_DB``
+(20 dB) above everything from ``WALL_GAP_HZ`` (500 Hz) higher up to the Nyquist frequency; one
+within ``FULL_BAND_FRACTION`` of Nyquist does not count.
+
 Limitations: an isolated tone above the band (a pilot tone, a whine) counts as content if it
 is within 20 dB of the trend; a natural roll-off falling 20 dB below the trend of the octaves
 below it reads as a gentle low-pass.
@@ -55,6 +62,8 @@ SMOOTH_HZ = 100.0
 TREND_MIN_HZ = 200.0
 TREND_BANDS_PER_OCTAVE = 6
 TREND_OCTAVES = 4
+WALL_DROP_DB = 20.0
+WALL_GAP_HZ = 500.0
 SILENCE_POWER = 1e-14  # mean power per bin below this (about -140 dBFS) counts as silence
 
 
@@ -143,6 +152,26 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> CutoffEstimate:
     hz = per_channel[best]
     full_band = hz >= FULL_BAND_FRACTION * nyquist
     return CutoffEstimate(float(hz), per_channel, bool(full_band), bool(edges[best][1] and not full_band))
+
+
+def codec_wall(power: np.ndarray, sample_rate: int, above_hz: float) -> float | None:
+    """The top (Hz) of a codec's steep wall above ``above_hz`` in average power spectra
+    ``[channels, n_bins]`` (highest over channels; see the module docstring), or ``None``."""
+    nyquist = sample_rate / 2
+    freqs = np.linspace(0.0, nyquist, power.shape[1])
+    gap = int(np.ceil(WALL_GAP_HZ / freqs[1]))
+    walls = []
+    for p in power:
+        if p.mean() < SILENCE_POWER:
+            continue
+        s = _smoothed_db(p, freqs)
+        above = np.maximum.accumulate(s[::-1])[::-1]  # the loudest level from each bin up
+        rest = np.append(above[gap:], np.full(gap, -np.inf))  # ... from WALL_GAP_HZ higher up
+        hits = np.flatnonzero((s - rest >= WALL_DROP_DB) & (freqs > above_hz) & np.isfinite(rest))
+        if hits.size:
+            walls.append(float(freqs[hits[-1]]))
+    wall = max(walls, default=None)
+    return wall if wall is not None and wall < FULL_BAND_FRACTION * nyquist else None
 
 
 def _channel_edge(p: np.ndarray, freqs: np.ndarray) -> tuple[float, bool]:

@@ -226,6 +226,11 @@ class Upscaler:
         limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if name != "none" and cutoff >= 0.98 * limit:
             name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
+        wall = getattr(report, "codec_wall_hz", None)
+        if self.cutoff_hz is None and wall and name != "none" and not self._extender(name).keeps_low_band:
+            # A codec-restoration model repairs what the codec did: condition it on the codec's own
+            # wall, not on where the music itself fades far below it (a dark recording).
+            cutoff, reason = wall, f"{reason}; the codec's wall lies an octave or more above that"
         return name, reason, cutoff
 
     def _extender(self, name: str) -> BandExtender | None:
