@@ -119,9 +119,10 @@ def test_restore_conditions_a_dark_recording_on_the_codecs_wall(task_name, monke
     report = analyze(Audio(decoded, rate))
     assert report.cutoff_hz < 8000 and report.lossy_fingerprint
     assert report.codec_wall_hz == pytest.approx(apply_task(task_name, clean, rate).cutoff_hz, abs=1000)
-    up = Upscaler("auto", rate, limiter=False)
-    assert up._plan(report)[0] == "restore" and up._plan(report)[2] == report.codec_wall_hz
-    out = up.upscale(Audio(decoded, rate)).samples[:, : clean.shape[1]]
+    sf.write(tmp_path / "dark.wav", decoded.T, rate, subtype="FLOAT")
+    result = Upscaler("auto", rate, limiter=False).upscale_file(tmp_path / "dark.wav", tmp_path / "out.wav")
+    assert result.model == "restore" and result.cutoff_hz == report.codec_wall_hz
+    out = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)[0].T[:, : clean.shape[1]]
     freqs, p_clean = signal.welch(clean[0], rate, nperseg=2048)
     _, p_out = signal.welch(out[0], rate, nperseg=2048)
     band = (freqs > 7000) & (freqs < 15000)
