@@ -347,26 +347,40 @@ def test_source_band_only_ignores_what_the_prediction_misses_above_the_source_ba
     assert losses[True] < 0.5 * losses[False]
 
 
+def one_tone_validation_corpus(folder, band_hz: float) -> None:
+    """A corpus in ``folder``: one 1 s 48 kHz music file in the validation split, whose manifest
+    gives its band as ``band_hz``."""
+    from audio_upscaler.train.corpus.manifest import Entry, write_manifest
+
+    x = harmonic_tone(48_000, 1.0, f0=220)
+    sf.write(folder / "a.flac", x.T.astype(np.float32), 48_000, subtype="PCM_24")
+    write_manifest(folder / "manifest.jsonl",
+                   [Entry("a.flac", "synthetic", "a", "music", 1.0, 48_000, 1, band_hz, "CC0", "validation")])
+
+
+class AddsNoiseAbove(torch.nn.Module):
+    """A 48 kHz "model" that adds fixed white noise above ``hz`` to its input."""
+
+    def __init__(self, hz: float):
+        super().__init__()
+        self.hz = hz
+
+    def forward(self, x, cutoff):
+        spec = torch.fft.rfft(torch.randn(x.shape, generator=torch.Generator().manual_seed(0)) * 0.01)
+        spec[..., torch.fft.rfftfreq(x.shape[-1], 1 / 48_000) < self.hz] = 0
+        return x + torch.fft.irfft(spec, x.shape[-1])
+
+
 def test_validation_with_source_band_only_scores_only_the_source_band(tmp_path):
     """A model that adds noise above 17 kHz to sources whose band is 16 kHz: counted against it
     by default, not counted with ``source_band_only`` (as in the loss)."""
-    from audio_upscaler.train.corpus.manifest import Entry, write_manifest
     from audio_upscaler.train.data import DataConfig
     from audio_upscaler.train.validation import ValidationSet
 
-    x = harmonic_tone(48_000, 1.0, f0=220)
-    sf.write(tmp_path / "a.flac", x.T.astype(np.float32), 48_000, subtype="PCM_24")
-    write_manifest(tmp_path / "manifest.jsonl",
-                   [Entry("a.flac", "synthetic", "a", "music", 1.0, 48_000, 1, 16_000.0, "CC0", "validation")])
-
-    class AddsAir(torch.nn.Module):
-        def forward(self, x, cutoff):
-            spec = torch.fft.rfft(torch.randn(x.shape, generator=torch.Generator().manual_seed(0)) * 0.01)
-            spec[..., torch.fft.rfftfreq(x.shape[-1], 1 / 48_000) < 17_000] = 0
-            return x + torch.fft.irfft(spec, x.shape[-1])
-
+    one_tone_validation_corpus(tmp_path, 16_000.0)
     data = DataConfig(segment_seconds=0.5, kinds=("music",))
-    scores = {flag: ValidationSet.build(tmp_path, data, ["clean"], 2, flag).run(AddsAir(), torch.device("cpu"))[0]
+    scores = {flag: ValidationSet.build(tmp_path, data, ["clean"], 2, flag).run(AddsNoiseAbove(17_000),
+                                                                              torch.device("cpu"))[0]
               for flag in (False, True)}
     assert scores[False]["clean/lsd"] > 0.5 and scores[True]["clean/lsd"] < 0.05
 
@@ -375,28 +389,18 @@ def test_validation_scores_a_codec_task_at_its_reference_rate(tmp_path):
     """A 48 kHz model's ``mp3_128k`` validation scores up to 22.05 kHz, as the benchmark does (its
     references are 44.1 kHz): noise added above 22.5 kHz changes nothing there, while the 48 kHz
     ``clean`` task counts it."""
-    from audio_upscaler.train.corpus.manifest import Entry, write_manifest
     from audio_upscaler.train.data import DataConfig
     from audio_upscaler.train.validation import ValidationSet
-
-    x = harmonic_tone(48_000, 1.0, f0=220)
-    sf.write(tmp_path / "a.flac", x.T.astype(np.float32), 48_000, subtype="PCM_24")
-    write_manifest(tmp_path / "manifest.jsonl",
-                   [Entry("a.flac", "synthetic", "a", "music", 1.0, 48_000, 1, 24_000.0, "CC0", "validation")])
 
     class Identity(torch.nn.Module):
         def forward(self, x, cutoff):
             return x
 
-    class AddsUltrasound(torch.nn.Module):
-        def forward(self, x, cutoff):
-            spec = torch.fft.rfft(torch.randn(x.shape, generator=torch.Generator().manual_seed(0)) * 0.01)
-            spec[..., torch.fft.rfftfreq(x.shape[-1], 1 / 48_000) < 22_500] = 0
-            return x + torch.fft.irfft(spec, x.shape[-1])
-
+    one_tone_validation_corpus(tmp_path, 24_000.0)
     data = DataConfig(segment_seconds=0.5, kinds=("music",))
     validation = ValidationSet.build(tmp_path, data, ["mp3_128k", "clean"], 2)
-    plain, noisy = (validation.run(model, torch.device("cpu"))[0] for model in (Identity(), AddsUltrasound()))
+    plain, noisy = (validation.run(model, torch.device("cpu"))[0]
+                    for model in (Identity(), AddsNoiseAbove(22_500)))
     assert noisy["mp3_128k/lsd"] == pytest.approx(plain["mp3_128k/lsd"], abs=1e-3)
     assert plain["mp3_128k/lsd"] == pytest.approx(plain["mp3_128k/input_lsd"], abs=1e-6)
     assert noisy["clean/lsd"] > plain["clean/lsd"] + 0.3

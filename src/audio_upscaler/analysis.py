@@ -160,10 +160,11 @@ class StreamingAnalyzer:
 
     def _build(self, bit_depth: int | None, codec: str | None) -> Report:
         levels = self._levels
-        cutoff = cutoff_from_power(self._spectrum.power(), self.sample_rate)
+        power = self._spectrum.power()
+        cutoff = cutoff_from_power(power, self.sample_rate)
         holes = 0.0 if cutoff.full_band else self._holes.fraction_below(cutoff.hz)
         guess, lossy, verdict = classify(cutoff, self.sample_rate, holes)
-        wall = (codec_wall(self._spectrum.power(), self.sample_rate, CODEC_WALL_MIN_RATIO * cutoff.hz)
+        wall = (codec_wall(power, self.sample_rate, CODEC_WALL_MIN_RATIO * cutoff.hz)
                 if lossy and not cutoff.full_band else None)
         if levels.peak == 0:
             verdict = "silent: no content to analyse"
