@@ -430,3 +430,20 @@ def test_report_has_no_codec_wall_when_the_cutoff_is_the_codecs_edge():
     x = harmonic_tone(44_100, 2.0, f0=220) + 0.01 * np.random.default_rng(3).standard_normal((1, 88_200))
     report = analyze(Audio(apply_task("mp3_128k", x.astype(np.float32), 44_100).degraded, 44_100))
     assert report.lossy_fingerprint and report.cutoff_hz > 15_000 and report.codec_wall_hz is None
+
+
+def test_holes_under_a_gentle_roll_off_need_a_codec_wall_to_mean_lossy():
+    """Gaps between the partials of sparse tonal music read as spectral holes: the lossless dark
+    piece in tests/data/dark has 4.8 % of them under its gentle fade at 7 kHz, and only a codec's
+    wall above the fade (its MP3: tests/test_shipped.py) makes them a lossy fingerprint."""
+    from audio_upscaler.bandwidth import CutoffEstimate
+    from audio_upscaler.fingerprint import HOLE_FRACTION, classify
+
+    report = analyze(Path(__file__).parent / "data" / "dark" / "trecento_gloria.flac")
+    assert report.spectral_holes >= 2 * HOLE_FRACTION and not report.steep_cutoff and report.cutoff_hz < 8000
+    assert not report.lossy_fingerprint and report.codec_guess is None and report.codec_wall_hz is None
+    assert "gentle roll-off" in report.verdict
+    gentle = CutoffEstimate(7000.0, [7000.0], False, steep=False)
+    assert classify(gentle, 44_100, 0.05, wall_hz=16_000.0)[:2] == ("mp3/aac", True)
+    assert classify(gentle, 44_100, 0.05, wall_hz=None)[:2] == (None, False)
+    assert classify(gentle, 44_100, 0.001, wall_hz=16_000.0)[:2] == (None, False)  # a wall alone: a resampler's, maybe

@@ -111,3 +111,41 @@ def test_low_rate_file_full_band_for_its_rate_is_still_extended():
     out = up.upscale(audio).samples
     plain = resample(audio.samples, 8_000, 48_000)
     assert band_energy_db(out - plain, plain, 48_000, 24_000) > -30  # a high band was added
+
+
+def gentle_roll_off(sample_rate: int, seconds: float = 2.0, corner_hz: float = 3000.0) -> Audio:
+    """White noise through a 4th-order Butterworth low-pass (24 dB per octave): content that fades
+    out from ``corner_hz`` with no edge, as a dark recording does; reads as a gentle roll-off."""
+    from scipy.signal import butter, sosfilt
+
+    x = np.random.default_rng(5).standard_normal((1, int(seconds * sample_rate))) * 0.1
+    return Audio(sosfilt(butter(4, corner_hz, fs=sample_rate, output="sos"), x).astype(np.float32), sample_rate)
+
+
+def test_a_gentle_fade_at_a_full_rate_is_kept_not_extended():
+    """No band limit, only content fading out: ``auto`` resamples and keeps what fades (a model
+    would replace it with a band at the level of the pass band, 20 dB and more too loud)."""
+    from audio_upscaler.analysis import analyze
+
+    audio = gentle_roll_off(44_100)
+    report = analyze(audio)
+    assert not report.steep_cutoff and not report.full_band and report.cutoff_hz < 12_000
+    up = Upscaler("auto", 48_000, limiter=False)
+    assert up._plan(report)[0] == "none"
+    np.testing.assert_allclose(up.upscale(audio).samples, resample(audio.samples, 44_100, 48_000), atol=1e-6)
+    # A model the user names keeps the fade too and extends only above the input's own band.
+    name, reason, cutoff = Upscaler("sbr", 48_000)._plan(report)
+    assert name == "sbr" and cutoff == pytest.approx(0.93 * 22_050) and "gentle fade" in reason
+    assert Upscaler("sbr", 48_000, cutoff_hz=5000)._plan(report)[2] == 5000  # --cutoff still decides
+
+
+def test_a_gentle_fade_at_a_low_rate_is_extended_above_the_input_band():
+    audio = gentle_roll_off(22_050)
+    up = Upscaler("sbr", 48_000, limiter=False)
+    out = up.upscale(audio).samples
+    plain = resample(audio.samples, 22_050, 48_000)
+    assert band_energy_db(out - plain, plain, 48_000, 10_000) < -60  # the fade up to 10 kHz is kept
+    f, p_out = welch(out, 48_000, nperseg=4096)
+    _, p_plain = welch(plain, 48_000, nperseg=4096)
+    above = (f > 11_500) & (f < 20_000)
+    assert 10 * np.log10(p_out[..., above].sum() / p_plain[..., above].sum()) > 20  # a band was added above it

@@ -13,10 +13,17 @@ Cues, all cheap and measured in one pass:
   granule, so short-frame spectra below the cutoff show bins far (``HOLE_DEPTH_DB``) below
   their neighbourhood.  For noise-like content that happens to ~0.1 % of bins by chance; a
   hole fraction of ``HOLE_FRACTION`` or more marks a lossy encode (MP3 up to ~128 kbps).
+  Sparse tonal music fakes them, though: the gaps between the partials of a lossless
+  recording of a soft ensemble whose spectrum fades early are holes to this count (1-22 % of
+  the bins under a gentle roll-off on the corpus's music21 renders).
+* **a codec's wall above a gentle roll-off** (:func:`audio_upscaler.bandwidth.codec_wall`): an
+  encoder cuts with its own wall even where the music fades far below it, so holes under a
+  gentle roll-off count only when such a wall confirms them.
 
-Rules, in order: full band, or a gentle roll-off without holes -> no codec; a wall at 20.0 kHz in 48 kHz audio
--> Opus; holes, or a steep wall above 4 kHz that no resampler explains -> MP3/AAC (lossy);
-a wall at or below 4 kHz -> telephone band; otherwise -> resampled from that standard rate.
+Rules, in order: full band, or a gentle roll-off without both holes and a codec wall above it
+-> no codec; a wall at 20.0 kHz in 48 kHz audio -> Opus; holes, or a steep wall above 4 kHz
+that no resampler explains -> MP3/AAC (lossy); a wall at or below 4 kHz -> telephone band;
+otherwise -> resampled from that standard rate.
 
 Ambiguities (documented, not hidden): a steep wall at a standard Nyquist without holes reads
 as "resampled" although an encoder may have put it there (MP3 >= 160 kbps, AAC, Vorbis and
@@ -91,9 +98,11 @@ def source_rate(cutoff_hz: float, sample_rate: int) -> int | None:
     return min(fits, key=lambda r: abs(cutoff_hz / (r / 2) - 0.96)) if fits else None
 
 
-def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float) -> tuple[str | None, bool, str]:
+def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
+             wall_hz: float | None = None) -> tuple[str | None, bool, str]:
     """``(codec_guess, lossy_fingerprint, verdict)`` for a cutoff estimate.
 
+    ``wall_hz``: a codec's steep wall found above the cutoff (Hz), or ``None``.
     ``codec_guess`` is ``None`` (full band, silent or gentle roll-off), ``"opus"``,
     ``"mp3/aac"``, ``"telephone band"`` or ``"resampled from N Hz"``.
     """
@@ -101,8 +110,10 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float) -> tup
     if est.full_band:
         return None, False, f"full band: content reaches {khz} (Nyquist {sample_rate / 2000:.1f} kHz)"
     rate = source_rate(est.hz, sample_rate)
-    if not est.steep and hole_fraction < HOLE_FRACTION:
-        return None, False, f"content fades out above {khz}: gentle roll-off (filtered or dull source), no codec wall"
+    if not est.steep and (hole_fraction < HOLE_FRACTION or wall_hz is None):
+        return None, False, f"content fades out above {khz}: gentle roll-off (dark source or soft filter), no codec wall"
+    if not est.steep:
+        return "mp3/aac", True, f"content fades out above {khz} under a codec's wall at {wall_hz / 1000:.1f} kHz: probably MP3/AAC-encoded"
     if sample_rate == 48_000 and OPUS_WALL_HZ[0] <= est.hz <= OPUS_WALL_HZ[1]:
         return "opus", True, f"content stops at {khz}: probably Opus-encoded"
     if hole_fraction >= HOLE_FRACTION or (rate is None and est.hz > TELEPHONE_MAX_HZ):

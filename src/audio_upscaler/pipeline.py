@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import Audio
+from .bandwidth import FULL_BAND_FRACTION
 from .chunking import process_chunked
 from .errors import UpscalerError
 from .extenders import BACKENDS, BandExtender, choose_extender, get_extender
@@ -218,11 +219,21 @@ class Upscaler:
     def _plan(self, report) -> tuple[str, str, float]:
         """Choose the model and the cutoff from the analysis report."""
         cutoff = float(self.cutoff_hz or report.cutoff_hz)
+        lossy = bool(getattr(report, "lossy_fingerprint", False))
+        # A gentle roll-off with no codec behind it is where the content fades (a dark recording,
+        # a soft filter), not a band limit: everything in it is kept, and the band limit is the
+        # input's own Nyquist edge (see the README, "Dark music").
+        fades = (self.cutoff_hz is None and not report.full_band and not lossy
+                 and not getattr(report, "steep_cutoff", True))
+        if fades:
+            cutoff = FULL_BAND_FRACTION * report.sample_rate / 2
         # A file full band for its own rate is still band-limited when that rate is low (8 kHz speech).
-        full_band = report.full_band and self.cutoff_hz is None and report.sample_rate >= FULL_BAND_MIN_RATE
-        name, reason = choose_extender(
-            self.model, full_band, bool(getattr(report, "lossy_fingerprint", False)), self.backend
-        )
+        full_band = (report.full_band or fades) and self.cutoff_hz is None and report.sample_rate >= FULL_BAND_MIN_RATE
+        name, reason = choose_extender(self.model, full_band, lossy, self.backend)
+        if fades:
+            faded = f"a gentle fade from {report.cutoff_hz / 1000:.1f} kHz, not a band limit (dark source or soft filter)"
+            reason = (f"{faded}: resampling only; --cutoff sets where to extend from" if name == "none"
+                      else f"{reason}; {faded}: kept up to {cutoff / 1000:.1f} kHz")
         limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if name != "none" and cutoff >= 0.98 * limit:
             name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
@@ -230,7 +241,7 @@ class Upscaler:
         if self.cutoff_hz is None and wall and name != "none" and not self._extender(name).keeps_low_band:
             # A codec-restoration model repairs what the codec did: condition it on the codec's own
             # wall, not on where the music itself fades far below it (a dark recording).
-            cutoff, reason = wall, f"{reason}; the codec's wall lies an octave or more above that"
+            cutoff, reason = wall, f"{reason}; the codec's wall lies above where the music fades"
         return name, reason, cutoff
 
     def _extender(self, name: str) -> BandExtender | None:
