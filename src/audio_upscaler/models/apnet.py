@@ -74,6 +74,12 @@ FILL_CEILING_BLOCK = 16
 FILL_CEILING_BLOCKS = 6
 #: ``fill_ceiling_db``: the band above the cutoff is capped by the loudest decoded bin this far below it.
 FILL_CEILING_EDGE_HZ = 4500.0
+#: ``fill_holes_db``: bins below this frequency (Hz) always keep the input. Codecs spend their bits
+#: on the lowest band and leave no holes there, but a quiet DC or sub-bass bin reads as one, and the
+#: prediction there is poor: on speech after digital silence the shipped ``restore`` weights put a
+#: DC offset of -28 dB into frames whose decoded DC bin lay at -53 to -75 dB (SI-SDR of a 320 kbps
+#: MP3 56 -> 23 dB).
+FILL_MIN_HZ = 100.0
 LOG_AMP_MAX = 8.0  # exp(8) ~ 3000 in STFT magnitude: far above any full-scale signal
 
 
@@ -130,6 +136,8 @@ class APNet(UpscalerModel):
         for head in (self.amp_head, self.phase_head):  # start as the identity: output = input
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
+        bin_hz = torch.arange(bins, dtype=torch.float32) * (c.sample_rate / c.n_fft)
+        self.register_buffer("_fillable", (bin_hz >= FILL_MIN_HZ).float(), persistent=False)  # [bins]
 
     # ------------------------------------------------------------------ geometry
 
@@ -181,6 +189,7 @@ class APNet(UpscalerModel):
         if self.config.fill_holes_db is not None:  # keep the input's bins where it is not a hole
             louder = out_log_amp - in_log_amp  # natural log of the amplitude ratio
             take = ((louder * (20 / math.log(10)) - self.config.fill_holes_db) / FILL_HOLES_RAMP_DB).clamp(0.0, 1.0)
+            take = take * self._fillable[: take.shape[1], None]  # [bins, 1]: never the lowest bins
             if self.config.kept_bins != "input":  # to the predicted amplitude, phase kept
                 gain = (louder.clamp(max=0.0) if self.config.kept_bins == "shrink" else louder).exp()
                 in_re, in_im = in_re * gain, in_im * gain
