@@ -421,6 +421,10 @@ def test_codec_wall_is_the_top_of_a_steep_drop_far_above_the_given_frequency():
     assert codec_wall(dark[None], rate, 6000) is None  # a falling spectrum alone has no wall
     near_nyquist = np.where(freqs < 21_000, dark, dark * 1e-4)
     assert codec_wall(near_nyquist[None], rate, 6000) is None  # within 7 % of Nyquist: full band
+    # A decoder's debris far down (its own small steps 110-160 dB under the peak, one near Nyquist)
+    # neither counts as the wall nor hides the real one under it.
+    debris = np.where(freqs < 16_000, dark, np.where(freqs < 21_500, 1e-12, 1e-16))
+    assert codec_wall(debris[None], rate, 6000) == pytest.approx(16_000, abs=150)
 
 
 def test_report_has_no_codec_wall_when_the_cutoff_is_the_codecs_edge():
@@ -432,7 +436,7 @@ def test_report_has_no_codec_wall_when_the_cutoff_is_the_codecs_edge():
     assert report.lossy_fingerprint and report.cutoff_hz > 15_000 and report.codec_wall_hz is None
 
 
-def test_holes_under_a_gentle_roll_off_need_a_codec_wall_to_mean_lossy():
+def test_holes_under_a_gentle_roll_off_need_a_steep_wall_to_mean_lossy():
     """Gaps between the partials of sparse tonal music read as spectral holes: the lossless dark
     piece in tests/data/dark has 4.8 % of them under its gentle fade at 7 kHz, and only a codec's
     wall above the fade (its MP3: tests/test_shipped.py) makes them a lossy fingerprint."""
@@ -446,4 +450,8 @@ def test_holes_under_a_gentle_roll_off_need_a_codec_wall_to_mean_lossy():
     gentle = CutoffEstimate(7000.0, [7000.0], False, steep=False)
     assert classify(gentle, 44_100, 0.05, wall_hz=16_000.0)[:2] == ("mp3/aac", True)
     assert classify(gentle, 44_100, 0.05, wall_hz=None)[:2] == (None, False)
-    assert classify(gentle, 44_100, 0.001, wall_hz=16_000.0)[:2] == (None, False)  # a wall alone: a resampler's, maybe
+    # a steep wall above a gentle roll-off is the band limit and reads as a steep cutoff would
+    assert classify(gentle, 44_100, 0.001, wall_hz=17_000.0)[:2] == ("mp3/aac", True)  # no resampler puts it there
+    guess, lossy, verdict = classify(gentle, 44_100, 0.001, wall_hz=15_300.0)  # 96 % of 16 kHz: a 32 kHz source's
+    assert (guess, lossy) == ("resampled from 32000 Hz", False)
+    assert verdict.startswith("content fades out above 7.0 kHz under a steep wall at 15.3 kHz")

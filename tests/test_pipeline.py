@@ -149,3 +149,20 @@ def test_a_gentle_fade_at_a_low_rate_is_extended_above_the_input_band():
     _, p_plain = welch(plain, 48_000, nperseg=4096)
     above = (f > 11_500) & (f < 20_000)
     assert 10 * np.log10(p_out[..., above].sum() / p_plain[..., above].sum()) > 20  # a band was added above it
+
+
+def test_a_gentle_fade_under_a_steep_wall_is_band_limited_at_the_wall():
+    """A dark recording later cut by a steep filter (here at 12 kHz, as resampling from 24 kHz
+    does): the wall is the band limit; the fade under it is kept and the model extends above it."""
+    from audio_upscaler.analysis import analyze
+
+    audio = gentle_roll_off(48_000, corner_hz=2000)
+    walled = Audio(resample(resample(audio.samples, 48_000, 24_000), 24_000, 48_000), 48_000)
+    report = analyze(walled)
+    assert not report.steep_cutoff and report.cutoff_hz < 9000
+    assert report.codec_wall_hz == pytest.approx(11_500, abs=500) and not report.lossy_fingerprint
+    assert "under a steep wall" in report.verdict and "24 kHz" in report.verdict
+    name, _, cutoff = Upscaler("auto", 48_000)._plan(report)
+    assert name == "default" and cutoff == report.codec_wall_hz
+    out = Upscaler("sbr", 48_000, limiter=False).upscale(walled).samples
+    assert band_energy_db(out - walled.samples, walled.samples, 48_000, 10_500) < -60  # the fade kept

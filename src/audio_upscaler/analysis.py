@@ -61,10 +61,10 @@ class Report:
         lossy_fingerprint: a codec's steep wall and/or spectral holes were found.
         codec_guess: ``None``, ``"opus"``, ``"mp3/aac"``, ``"telephone band"`` or
             ``"resampled from N Hz"``; ``verdict``: one sentence.
-        codec_wall_hz: with a lossy fingerprint, a codec's steep wall above the cutoff
-            (:func:`audio_upscaler.bandwidth.codec_wall`), at least an octave above a steep cutoff
-            or just above a gentle one: the cutoff is then where the music itself fades (a dark
-            recording), not the codec's edge; else ``None``.
+        codec_wall_hz: a steep wall (an encoder's or a resampler's) above the cutoff
+            (:func:`audio_upscaler.bandwidth.codec_wall`): from 0.9x a gentle cutoff up, or, with a
+            lossy fingerprint, at least an octave above a steep one. The cutoff is then where the
+            music itself fades (a dark recording) and the wall is the band limit; else ``None``.
     """
 
     sample_rate: int
@@ -184,7 +184,7 @@ class StreamingAnalyzer:
             clipped_samples=levels.clipped_samples, clip_runs=levels.clip_runs, dc_offset=levels.dc_offset,
             cutoff_hz=cutoff.hz, channel_cutoffs_hz=cutoff.per_channel_hz, full_band=cutoff.full_band,
             steep_cutoff=cutoff.steep, spectral_holes=holes, lossy_fingerprint=lossy, codec_guess=guess,
-            verdict=verdict, codec_wall_hz=wall if lossy else None,
+            verdict=verdict, codec_wall_hz=wall if lossy or not cutoff.steep else None,
         )
 
 

@@ -36,7 +36,9 @@ whose spectrum fades early reads as band-limited there, yet a lossy encoder may 
 its own steep wall much higher up (a 128 kbps MP3 of a soft ensemble: cutoff 7 kHz, LAME's wall at
 20 kHz). The wall is the highest frequency above a given one whose level stands ``WALL_DROP_DB``
 (20 dB) above everything from ``WALL_GAP_HZ`` (500 Hz) higher up to the Nyquist frequency; one
-within ``FULL_BAND_FRACTION`` of Nyquist does not count.
+within ``FULL_BAND_FRACTION`` of Nyquist, or more than ``DYNAMIC_RANGE_DB`` below the spectrum's
+highest point (a decoder's debris, whose small steps would otherwise hide the real wall under
+them), does not count.
 
 Limitations: an isolated tone above the band (a pilot tone, a whine) counts as content if it
 is within 20 dB of the trend; a natural roll-off falling 20 dB below the trend of the octaves
@@ -167,11 +169,12 @@ def codec_wall(power: np.ndarray, sample_rate: int, above_hz: float) -> float | 
         s = _smoothed_db(p, freqs)
         above = np.maximum.accumulate(s[::-1])[::-1]  # the loudest level from each bin up
         rest = np.append(above[gap:], np.full(gap, -np.inf))  # ... from WALL_GAP_HZ higher up
-        hits = np.flatnonzero((s - rest >= WALL_DROP_DB) & (freqs > above_hz) & np.isfinite(rest))
+        content = s >= s.max() - DYNAMIC_RANGE_DB  # not a decoder's debris 100 dB down
+        inside = (freqs > above_hz) & (freqs < FULL_BAND_FRACTION * nyquist)
+        hits = np.flatnonzero((s - rest >= WALL_DROP_DB) & content & inside & np.isfinite(rest))
         if hits.size:
             walls.append(float(freqs[hits[-1]]))
-    wall = max(walls, default=None)
-    return wall if wall is not None and wall < FULL_BAND_FRACTION * nyquist else None
+    return max(walls, default=None)
 
 
 def _channel_edge(p: np.ndarray, freqs: np.ndarray) -> tuple[float, bool]:

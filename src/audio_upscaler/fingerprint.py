@@ -16,14 +16,16 @@ Cues, all cheap and measured in one pass:
   Sparse tonal music fakes them, though: the gaps between the partials of a lossless
   recording of a soft ensemble whose spectrum fades early are holes to this count (1-22 % of
   the bins under a gentle roll-off on the corpus's music21 renders).
-* **a codec's wall above a gentle roll-off** (:func:`audio_upscaler.bandwidth.codec_wall`): an
-  encoder cuts with its own wall even where the music fades far below it, so holes under a
-  gentle roll-off count only when such a wall confirms them.
+* **a steep wall above a gentle roll-off** (:func:`audio_upscaler.bandwidth.codec_wall`): an
+  encoder or a resampler cuts with its own wall even where the music fades far below it (or
+  where a codec's wide transition reads as gentle). Such a wall is the band limit, and the rules
+  below apply to it as to a steep cutoff; without one a gentle roll-off is no band limit and no
+  codec, whatever holes it shows.
 
-Rules, in order: full band, or a gentle roll-off without both holes and a codec wall above it
--> no codec; a wall at 20.0 kHz in 48 kHz audio -> Opus; holes, or a steep wall above 4 kHz
-that no resampler explains -> MP3/AAC (lossy); a wall at or below 4 kHz -> telephone band;
-otherwise -> resampled from that standard rate.
+Rules, in order: full band, or a gentle roll-off with no steep wall above it -> no codec; a
+gentle roll-off under a steep wall -> the rules for that wall; a wall at 20.0 kHz in 48 kHz
+audio -> Opus; holes, or a steep wall above 4 kHz that no resampler explains -> MP3/AAC (lossy);
+a wall at or below 4 kHz -> telephone band; otherwise -> resampled from that standard rate.
 
 Ambiguities (documented, not hidden): a steep wall at a standard Nyquist without holes reads
 as "resampled" although an encoder may have put it there (MP3 >= 160 kbps, AAC, Vorbis and
@@ -110,10 +112,11 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
     if est.full_band:
         return None, False, f"full band: content reaches {khz} (Nyquist {sample_rate / 2000:.1f} kHz)"
     rate = source_rate(est.hz, sample_rate)
-    if not est.steep and (hole_fraction < HOLE_FRACTION or wall_hz is None):
-        return None, False, f"content fades out above {khz}: gentle roll-off (dark source or soft filter), no codec wall"
     if not est.steep:
-        return "mp3/aac", True, f"content fades out above {khz} under a codec's wall at {wall_hz / 1000:.1f} kHz: probably MP3/AAC-encoded"
+        if wall_hz is None:
+            return None, False, f"content fades out above {khz}: gentle roll-off (dark source or soft filter), no band limit"
+        guess, lossy, verdict = classify(CutoffEstimate(wall_hz, [wall_hz], False, True), sample_rate, hole_fraction)
+        return guess, lossy, f"content fades out above {khz} under a steep wall at {verdict.removeprefix('content stops at ')}"
     if sample_rate == 48_000 and OPUS_WALL_HZ[0] <= est.hz <= OPUS_WALL_HZ[1]:
         return "opus", True, f"content stops at {khz}: probably Opus-encoded"
     if hole_fraction >= HOLE_FRACTION or (rate is None and est.hz > TELEPHONE_MAX_HZ):

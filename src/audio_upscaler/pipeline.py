@@ -220,10 +220,11 @@ class Upscaler:
         """Choose the model and the cutoff from the analysis report."""
         cutoff = float(self.cutoff_hz or report.cutoff_hz)
         lossy = bool(getattr(report, "lossy_fingerprint", False))
-        # A gentle roll-off with no codec behind it is where the content fades (a dark recording,
-        # a soft filter), not a band limit: everything in it is kept, and the band limit is the
-        # input's own Nyquist edge (see the README, "Dark music").
-        fades = (self.cutoff_hz is None and not report.full_band and not lossy
+        # A gentle roll-off with no steep wall above it is where the content fades (a dark
+        # recording, a soft filter), not a band limit: everything in it is kept, and the band limit
+        # is the input's own Nyquist edge (see the README, "Dark music").
+        wall = getattr(report, "codec_wall_hz", None)
+        fades = (self.cutoff_hz is None and not report.full_band and not wall
                  and not getattr(report, "steep_cutoff", True))
         if fades:
             cutoff = FULL_BAND_FRACTION * report.sample_rate / 2
@@ -237,11 +238,10 @@ class Upscaler:
         limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if name != "none" and cutoff >= 0.98 * limit:
             name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
-        wall = getattr(report, "codec_wall_hz", None)
-        if self.cutoff_hz is None and wall and name != "none" and not self._extender(name).keeps_low_band:
-            # A codec-restoration model repairs what the codec did: condition it on the codec's own
-            # wall, not on where the music itself fades far below it (a dark recording).
-            cutoff, reason = wall, f"{reason}; the codec's wall lies above where the music fades"
+        if self.cutoff_hz is None and wall and name != "none":
+            # The band limit is the steep wall (an encoder's, a resampler's) above where the music
+            # itself fades (a dark recording): what lies under it is kept or repaired, not replaced.
+            cutoff, reason = wall, f"{reason}; a steep wall lies above where the music fades"
         return name, reason, cutoff
 
     def _extender(self, name: str) -> BandExtender | None:
