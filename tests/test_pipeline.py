@@ -166,3 +166,23 @@ def test_a_gentle_fade_under_a_steep_wall_is_band_limited_at_the_wall():
     assert name == "default" and cutoff == report.codec_wall_hz
     out = Upscaler("sbr", 48_000, limiter=False).upscale(walled).samples
     assert band_energy_db(out - walled.samples, walled.samples, 48_000, 10_500) < -60  # the fade kept
+
+
+def test_a_lossy_file_that_is_full_band_for_its_low_rate_goes_to_restore(tmp_path):
+    """A 24 kHz MP3 (a podcast's usual format) reaches its own Nyquist frequency, so its spectrum
+    shows no codec; the file's codec says it is lossy, and `restore` gets it. The same samples in
+    a WAV file go to `default`."""
+    from audio_upscaler import io
+    from audio_upscaler.analysis import analyze
+    from audio_upscaler.io_formats import output_format_for
+
+    audio = band_limited(48_000, 2.0, 24_000, seed=4)  # content up to 12 kHz
+    mp3 = tmp_path / "talk.mp3"
+    io.write_audio(mp3, Audio(audio.samples, 24_000), output_format_for(mp3, bitrate_kbps=48))
+    report = analyze(mp3)
+    assert report.codec == "mp3" and report.sample_rate == 24_000 and not report.lossy_fingerprint
+    name, reason, _ = Upscaler("auto", 48_000)._plan(report)
+    assert name == "restore" and "mp3 file" in reason
+    wav = tmp_path / "talk.wav"
+    io.write_audio(wav, io.read_audio(mp3))
+    assert Upscaler("auto", 48_000)._plan(analyze(wav))[0] == "default"

@@ -159,17 +159,19 @@ def get_extender(name: str, backend: str = "torch") -> BandExtender | None:
     raise UpscalerError(f"unknown model '{name}'; choose one of: {choices}")
 
 
-def choose_extender(requested: str, full_band: bool, lossy: bool, backend: str = "torch") -> tuple[str, str]:
-    """Resolve ``auto`` to a concrete name. Returns ``(name, reason)``."""
+def choose_extender(requested: str, full_band: bool, lossy: bool, backend: str = "torch",
+                    why_lossy: str = "lossy-codec fingerprint found") -> tuple[str, str]:
+    """Resolve ``auto`` to a concrete name. Returns ``(name, reason)``; ``why_lossy`` words the
+    reason when ``lossy``."""
     if requested != "auto":
         return requested, "chosen by the user"
     if full_band:
         return "none", "the input is already full band; resampling only"
     neural = _neural_names(backend)
     if lossy and "restore" in neural:
-        return "restore", "lossy-codec fingerprint found"
+        return "restore", why_lossy
     if "default" in neural:
         if lossy:
-            return "default", "lossy-codec fingerprint found, but no 'restore' model is installed"
+            return "default", f"{why_lossy}, but no 'restore' model is installed"
         return "default", "band-limited input"
     return "sbr", "band-limited input (no neural model installed; using band replication)"

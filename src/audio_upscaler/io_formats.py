@@ -242,6 +242,8 @@ def _khz(rates: tuple[int, ...]) -> str:
 
 _SF_CODECS = {"MPEG_LAYER_III": "mp3", "MPEG_LAYER_II": "mp2", "MPEG_LAYER_I": "mp1", "VORBIS": "vorbis", "OPUS": "opus"}
 _AV_LOSSLESS = ("alac", "flac", "wavpack", "tta", "ape", "mlp", "truehd", "wmalossless")
+#: Lossy codecs the ``restore`` model was trained on (names as :func:`av_codec` / :func:`soundfile_codec` give them).
+RESTORABLE_CODECS = ("mp3", "aac", "opus", "vorbis")
 
 
 def soundfile_codec(format: str, subtype: str) -> str:

@@ -23,7 +23,7 @@ from .bandwidth import FULL_BAND_FRACTION
 from .chunking import process_chunked
 from .errors import UpscalerError
 from .extenders import BACKENDS, BandExtender, choose_extender, get_extender
-from .io_formats import LOSSLESS
+from .io_formats import LOSSLESS, RESTORABLE_CODECS
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
 AIR_LIMIT_HZ = 24_000.0
@@ -230,7 +230,11 @@ class Upscaler:
             cutoff = FULL_BAND_FRACTION * report.sample_rate / 2
         # A file full band for its own rate is still band-limited when that rate is low (8 kHz speech).
         full_band = (report.full_band or fades) and self.cutoff_hz is None and report.sample_rate >= FULL_BAND_MIN_RATE
-        name, reason = choose_extender(self.model, full_band, lossy, self.backend)
+        # The file's own codec says it is lossy even where its spectrum shows no fingerprint (a
+        # 24 kHz MP3 is full band for its rate); a fade with no band limit stays a fade.
+        coded = not lossy and not fades and getattr(report, "codec", None) in RESTORABLE_CODECS
+        why = f"lossy codec ({report.codec} file)" if coded else "lossy-codec fingerprint found"
+        name, reason = choose_extender(self.model, full_band, lossy or coded, self.backend, why)
         if fades:
             faded = f"a gentle fade from {report.cutoff_hz / 1000:.1f} kHz, not a band limit (dark source or soft filter)"
             reason = (f"{faded}: resampling only; --cutoff sets where to extend from" if name == "none"
