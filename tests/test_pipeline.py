@@ -186,3 +186,16 @@ def test_a_lossy_file_that_is_full_band_for_its_low_rate_goes_to_restore(tmp_pat
     wav = tmp_path / "talk.wav"
     io.write_audio(wav, io.read_audio(mp3))
     assert Upscaler("auto", 48_000)._plan(analyze(wav))[0] == "default"
+
+
+def test_the_result_says_where_the_content_ends_and_what_the_model_was_given(tmp_path):
+    """The CLI and the web UI print ``UpscaleResult.cutoff_summary()``."""
+    fade = gentle_roll_off(44_100)
+    sf.write(tmp_path / "fade.wav", fade.samples.T, 44_100, subtype="FLOAT")
+    kept = Upscaler("auto", 48_000).upscale_file(tmp_path / "fade.wav", tmp_path / "kept.wav")
+    assert kept.model == "none"
+    assert kept.cutoff_summary() == f"content fades out above {kept.report.cutoff_hz / 1000:.1f} kHz"
+    walled = resample(resample(gentle_roll_off(48_000, corner_hz=2000).samples, 48_000, 24_000), 24_000, 48_000)
+    sf.write(tmp_path / "walled.wav", walled.T, 48_000, subtype="FLOAT")
+    result = Upscaler("sbr", 48_000).upscale_file(tmp_path / "walled.wav", tmp_path / "out.wav")
+    assert result.cutoff_summary().endswith(f"(model conditioned on {result.report.codec_wall_hz / 1000:.1f} kHz)")

@@ -54,6 +54,17 @@ class UpscaleResult:
     output_path: str | None = None
     report: object | None = None
 
+    def cutoff_summary(self) -> str:
+        """Where the input's content ends and, when it differs, the cutoff the model got:
+        ``content fades out above 7.0 kHz`` / ``content stops at 16.3 kHz (model conditioned on 16.5 kHz)``."""
+        report = self.report
+        measured = report.cutoff_hz if report is not None else self.cutoff_hz
+        fades = report is not None and not (report.steep_cutoff or report.full_band)
+        text = f"content {'fades out above' if fades else 'stops at'} {measured / 1000:.1f} kHz"
+        if abs(self.cutoff_hz - measured) >= 50 and self.model != "none":
+            text += f" (model conditioned on {self.cutoff_hz / 1000:.1f} kHz)"
+        return text
+
     @property
     def realtime_factor(self) -> float:
         """Seconds of audio processed per second of wall time."""

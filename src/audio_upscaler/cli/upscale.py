@@ -73,15 +73,9 @@ def run(args) -> int:
 
     def on_plan(plan) -> None:
         if not quiet:
-            measured = plan.report.cutoff_hz if plan.report is not None else plan.cutoff_hz
-            fades = plan.report is not None and not (plan.report.steep_cutoff or plan.report.full_band)
-            conditioned = (f" (model conditioned on {plan.cutoff_hz / 1000:.1f} kHz)"
-                           if abs(plan.cutoff_hz - measured) >= 50 and plan.model != "none" else "")
             print(
                 f"{args.input}: {plan.input_rate} Hz, {plan.channels} ch, {plan.duration_s:.1f} s; "
-                f"content {'fades out above' if fades else 'stops at'} {measured / 1000:.1f} kHz{conditioned} "
-                f"-> model '{plan.model}' "
-                f"({plan.model_reason})",
+                f"{plan.cutoff_summary()} -> model '{plan.model}' ({plan.model_reason})",
                 file=sys.stderr,
             )
 

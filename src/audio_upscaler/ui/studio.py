@@ -75,8 +75,8 @@ def upscale(ctx: Context, session: str, path: str, values: list, progress=None) 
     png = spectrogram_png([("input", path), ("output", output)], result.cutoff_hz, job / "spectrogram.png")
     shown = "" if result.duration_s <= SPECTROGRAM_SECONDS else f" (spectrograms: first {SPECTROGRAM_SECONDS:g} s)"
     status = (f"**Done.** {Path(path).name}: {result.input_rate} Hz → **{result.output_rate} Hz** "
-              f"{options.container.upper()}, model `{result.model}` ({result.model_reason}); input cutoff "
-              f"{result.cutoff_hz / 1000:.1f} kHz, output content reaches {out_report.cutoff_hz / 1000:.1f} kHz; "
+              f"{options.container.upper()}, model `{result.model}` ({result.model_reason}); input: "
+              f"{result.cutoff_summary()}, output content reaches {out_report.cutoff_hz / 1000:.1f} kHz; "
               f"{result.duration_s:.1f} s of audio in {result.elapsed_s:.1f} s "
               f"({result.realtime_factor:.1f}× real time){shown}.")
     return status, player_html(preview_a, preview_b, note), str(png), str(output)
