@@ -104,7 +104,8 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
              wall_hz: float | None = None) -> tuple[str | None, bool, str]:
     """``(codec_guess, lossy_fingerprint, verdict)`` for a cutoff estimate.
 
-    ``wall_hz``: a codec's steep wall found above the cutoff (Hz), or ``None``.
+    ``wall_hz``: a steep wall (an encoder's or a resampler's) found above a gentle cutoff (Hz), or
+    ``None``; a gentle cutoff is classified as a steep one at that wall would be.
     ``codec_guess`` is ``None`` (full band, silent or gentle roll-off), ``"opus"``,
     ``"mp3/aac"``, ``"telephone band"`` or ``"resampled from N Hz"``.
     """
