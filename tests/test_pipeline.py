@@ -122,6 +122,13 @@ def gentle_roll_off(sample_rate: int, seconds: float = 2.0, corner_hz: float = 3
     return Audio(sosfilt(butter(4, corner_hz, fs=sample_rate, output="sos"), x).astype(np.float32), sample_rate)
 
 
+def fade_under_a_wall() -> Audio:
+    """:func:`gentle_roll_off` at 48 kHz from 2 kHz, then resampled through 24 kHz: a dark
+    recording cut by a resampler's steep wall near 11.5 kHz."""
+    fade = gentle_roll_off(48_000, corner_hz=2000).samples
+    return Audio(resample(resample(fade, 48_000, 24_000), 24_000, 48_000), 48_000)
+
+
 def test_a_gentle_fade_at_a_full_rate_is_kept_not_extended():
     """No band limit, only content fading out: ``auto`` resamples and keeps what fades (a model
     would replace it with a band at the level of the pass band, 20 dB and more too loud)."""
@@ -156,8 +163,7 @@ def test_a_gentle_fade_under_a_steep_wall_is_band_limited_at_the_wall():
     does): the wall is the band limit; the fade under it is kept and the model extends above it."""
     from audio_upscaler.analysis import analyze
 
-    audio = gentle_roll_off(48_000, corner_hz=2000)
-    walled = Audio(resample(resample(audio.samples, 48_000, 24_000), 24_000, 48_000), 48_000)
+    walled = fade_under_a_wall()
     report = analyze(walled)
     assert not report.steep_cutoff and report.cutoff_hz < 9000
     assert report.codec_wall_hz == pytest.approx(11_500, abs=500) and not report.lossy_fingerprint
@@ -195,7 +201,6 @@ def test_the_result_says_where_the_content_ends_and_what_the_model_was_given(tmp
     kept = Upscaler("auto", 48_000).upscale_file(tmp_path / "fade.wav", tmp_path / "kept.wav")
     assert kept.model == "none"
     assert kept.cutoff_summary() == f"content fades out above {kept.report.cutoff_hz / 1000:.1f} kHz"
-    walled = resample(resample(gentle_roll_off(48_000, corner_hz=2000).samples, 48_000, 24_000), 24_000, 48_000)
-    sf.write(tmp_path / "walled.wav", walled.T, 48_000, subtype="FLOAT")
+    sf.write(tmp_path / "walled.wav", fade_under_a_wall().samples.T, 48_000, subtype="FLOAT")
     result = Upscaler("sbr", 48_000).upscale_file(tmp_path / "walled.wav", tmp_path / "out.wav")
     assert result.cutoff_summary().endswith(f"(model conditioned on {result.report.codec_wall_hz / 1000:.1f} kHz)")

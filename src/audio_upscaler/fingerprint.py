@@ -112,12 +112,12 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
     khz = f"{est.hz / 1000:.1f} kHz"
     if est.full_band:
         return None, False, f"full band: content reaches {khz} (Nyquist {sample_rate / 2000:.1f} kHz)"
-    rate = source_rate(est.hz, sample_rate)
     if not est.steep:
         if wall_hz is None:
             return None, False, f"content fades out above {khz}: gentle roll-off (dark source or soft filter), no band limit"
         guess, lossy, verdict = classify(CutoffEstimate(wall_hz, [wall_hz], False, True), sample_rate, hole_fraction)
         return guess, lossy, f"content fades out above {khz} under a steep wall at {verdict.removeprefix('content stops at ')}"
+    rate = source_rate(est.hz, sample_rate)
     if sample_rate == 48_000 and OPUS_WALL_HZ[0] <= est.hz <= OPUS_WALL_HZ[1]:
         return "opus", True, f"content stops at {khz}: probably Opus-encoded"
     if hole_fraction >= HOLE_FRACTION or (rate is None and est.hz > TELEPHONE_MAX_HZ):
