@@ -141,7 +141,8 @@ def _ddp_worker(rank: int, world: int, port: int, config: dict, out: str) -> Non
     trainer = Trainer(from_dict(config), out, echo=None, progress=False)
     trainer.fit()
     torch.save({k: v.clone() for k, v in trainer.model.state_dict().items()}, f"{out}/rank{rank}.pt")
-    torch.distributed.destroy_process_group()
+    trainer.close()
+    assert not torch.distributed.is_initialized()
 
 
 def test_ddp_two_processes_end_with_identical_weights(audio_folder, tmp_path):

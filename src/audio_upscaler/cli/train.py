@@ -60,6 +60,7 @@ def run(args) -> int:
             raise UpscalerError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
     trainer = Trainer(config, run_dir, resume=bool(args.resume), progress=not args.quiet)
     metrics = trainer.fit()
+    trainer.close()
     if trainer.rank == 0:
         best = f"best validation LSD {trainer.best_lsd:.3f}" if trainer.best_lsd < float("inf") else "no validation yet"
         print(f"stopped at step {trainer.step}; {best}; run folder {run_dir}")

@@ -14,6 +14,7 @@ disjoint examples, rank 0 validates, logs and writes checkpoints.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -385,6 +386,20 @@ class Trainer:
         if self.logger is not None and (stop_at is None or self.step >= t.max_steps):
             self.logger.close()
         return metrics
+
+    def close(self) -> None:
+        """End a distributed run cleanly; nothing to do for a single process. Every rank waits
+        for the others, drops its DDP wrappers (they hold the process group) and destroys the
+        group. A group left to the interpreter's exit can be torn down after gloo's threads have
+        lost their Python state, and the process then aborts (SIGABRT) after a finished run."""
+        if not (self.distributed and torch.distributed.is_initialized()):
+            return
+        torch.distributed.barrier()
+        self.net = self.model
+        if self.adversarial is not None:
+            self.adversarial.net = self.adversarial.discriminator
+        gc.collect()
+        torch.distributed.destroy_process_group()
 
 
 def _progress_bar(step: int, total: int):
