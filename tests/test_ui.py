@@ -205,6 +205,22 @@ def test_studio_upscale_writes_output_previews_and_spectrogram(ctx, tmp_path):
     assert analysis_markdown.__doc__
 
 
+def test_spectrogram_marks_the_model_cutoff_only_when_given(tmp_path):
+    """The studio's dashed line is where the input's content ends; a second, dotted line shows
+    the cutoff the model got when it differs (a codec's wall above a fade)."""
+    from PIL import Image
+
+    from audio_upscaler.ui.plots import spectrogram_png
+
+    source = tone(tmp_path / "in.wav", rate=48_000, seconds=0.5)
+    one = np.asarray(Image.open(spectrogram_png([("input", source)], 7000.0, tmp_path / "one.png")).convert("RGB"))
+    two = np.asarray(Image.open(spectrogram_png([("input", source)], 7000.0, tmp_path / "two.png",
+                                                model_cutoff_hz=16_000.0)).convert("RGB"))
+    lime = (two[..., 1] > 200) & (two[..., 0] < 100) & (two[..., 2] < 100)
+    assert one.shape == two.shape and not ((one[..., 1] > 200) & (one[..., 0] < 100) & (one[..., 2] < 100)).any()
+    assert lime.sum() > 100  # the dotted line and its label
+
+
 def test_batch_goes_on_after_a_bad_file_and_zips_the_rest(ctx, root, tmp_path):
     tone(root / "sub" / "one.wav", rate=22_050)
     (root / "sub" / "broken.wav").write_bytes(b"RIFF" + b"\x00" * 200)

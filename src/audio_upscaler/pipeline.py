@@ -54,15 +54,26 @@ class UpscaleResult:
     output_path: str | None = None
     report: object | None = None
 
+    @property
+    def content_cutoff_hz(self) -> float:
+        """Where the input's content ends (Hz), as analysis measured it."""
+        return self.report.cutoff_hz if self.report is not None else self.cutoff_hz
+
+    @property
+    def model_cutoff_hz(self) -> float | None:
+        """The cutoff (Hz) the model was conditioned on when it differs from where the content
+        ends (a codec's wall above a fade, a gentle fade kept, ``--cutoff``), else ``None``."""
+        differs = abs(self.cutoff_hz - self.content_cutoff_hz) >= 50 and self.model != "none"
+        return self.cutoff_hz if differs else None
+
     def cutoff_summary(self) -> str:
         """Where the input's content ends and, when it differs, the cutoff the model got:
         ``content fades out above 7.0 kHz`` / ``content stops at 16.3 kHz (model conditioned on 16.5 kHz)``."""
         report = self.report
-        measured = report.cutoff_hz if report is not None else self.cutoff_hz
         fades = report is not None and not (report.steep_cutoff or report.full_band)
-        text = f"content {'fades out above' if fades else 'stops at'} {measured / 1000:.1f} kHz"
-        if abs(self.cutoff_hz - measured) >= 50 and self.model != "none":
-            text += f" (model conditioned on {self.cutoff_hz / 1000:.1f} kHz)"
+        text = f"content {'fades out above' if fades else 'stops at'} {self.content_cutoff_hz / 1000:.1f} kHz"
+        if self.model_cutoff_hz is not None:
+            text += f" (model conditioned on {self.model_cutoff_hz / 1000:.1f} kHz)"
         return text
 
     @property

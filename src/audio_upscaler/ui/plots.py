@@ -35,9 +35,11 @@ def read_start(path: str | Path, seconds: float) -> tuple[np.ndarray, int]:
 
 
 def spectrogram_png(rows: list[tuple[str, str | Path]], cutoff_hz: float, png: str | Path,
-                    seconds: float = SPECTROGRAM_SECONDS) -> Path:
+                    seconds: float = SPECTROGRAM_SECONDS, model_cutoff_hz: float | None = None) -> Path:
     """Write one log-power spectrogram per ``(label, audio file)`` row (shared frequency axis up to
-    the highest Nyquist frequency, shared colour scale) with a dashed line at ``cutoff_hz``."""
+    the highest Nyquist frequency, shared colour scale) with a dashed line at ``cutoff_hz`` (where
+    the input's content ends) and, when given, a dotted one at ``model_cutoff_hz`` (where the model
+    was told it ends, when that differs)."""
     from ..bench.plots import spectrogram_db
 
     specs = []
@@ -52,9 +54,11 @@ def spectrogram_png(rows: list[tuple[str, str | Path]], cutoff_hz: float, png: s
         ax.set_facecolor("black")  # above a low-rate input's Nyquist frequency
         ax.pcolormesh(times, freqs / 1000, db, shading="auto", cmap="magma",
                       vmin=vmax - DYNAMIC_RANGE_DB, vmax=vmax, rasterized=True)
-        ax.axhline(cutoff_hz / 1000, color="cyan", linestyle="--", linewidth=1.0)
-        ax.text(0.995, cutoff_hz / 1000, f" cutoff {cutoff_hz / 1000:.1f} kHz", color="cyan", fontsize=8,
-                ha="right", va="bottom", transform=ax.get_yaxis_transform())
+        marks = [(cutoff_hz, "--", "cyan", "cutoff"), (model_cutoff_hz, ":", "lime", "model cutoff")]
+        for hz, style, colour, name in (m for m in marks if m[0] is not None):
+            ax.axhline(hz / 1000, color=colour, linestyle=style, linewidth=1.0)
+            ax.text(0.995, hz / 1000, f" {name} {hz / 1000:.1f} kHz", color=colour, fontsize=8,
+                    ha="right", va="bottom", transform=ax.get_yaxis_transform())
         ax.set_ylim(0, top_khz)
         ax.set_ylabel(f"{label}\n{rate / 1000:g} kHz rate\nkHz")
     axes[-1].set_xlabel("seconds")

@@ -72,7 +72,8 @@ def upscale(ctx: Context, session: str, path: str, values: list, progress=None) 
     preview_a = write_preview(path, job / "preview_input.wav", gain_in)
     preview_b = write_preview(output, job / "preview_output.wav", gain_out)
     note = f"level-matched: input {_db(gain_in)}, output {_db(gain_out)}"
-    png = spectrogram_png([("input", path), ("output", output)], result.cutoff_hz, job / "spectrogram.png")
+    png = spectrogram_png([("input", path), ("output", output)], result.content_cutoff_hz, job / "spectrogram.png",
+                          model_cutoff_hz=result.model_cutoff_hz)
     shown = "" if result.duration_s <= SPECTROGRAM_SECONDS else f" (spectrograms: first {SPECTROGRAM_SECONDS:g} s)"
     status = (f"**Done.** {Path(path).name}: {result.input_rate} Hz → **{result.output_rate} Hz** "
               f"{options.container.upper()}, model `{result.model}` ({result.model_reason}); input: "
@@ -105,7 +106,8 @@ def build(ctx: Context):
                 status = gr.Markdown(elem_id="studio_status")
                 ab = gr.HTML(player_html(None, None), js_on_load=PLAYER_JS, elem_id="studio_ab")
                 download = gr.File(label="Result", elem_id="studio_download", interactive=False)
-        spectrogram = gr.Image(label="Spectrograms (dashed line: input cutoff)", type="filepath",
+        spectrogram = gr.Image(label=("Spectrograms (dashed line: where the input's content ends; "
+                                        "dotted: the cutoff the model was given, when different)"), type="filepath",
                                elem_id="studio_spectrogram", interactive=False)
 
         def on_input(file_path, recorded):
