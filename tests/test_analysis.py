@@ -14,8 +14,9 @@ from scipy.signal import butter, ellip, sosfilt, sosfreqz, welch
 
 from audio_upscaler.analysis import StreamingAnalyzer, analyze, estimate_cutoff
 from audio_upscaler.audio import Audio
-from audio_upscaler.bandwidth import KNEE_DB, TREND_DROP_DB, WALL_OCTAVES
+from audio_upscaler.bandwidth import KNEE_DB, TREND_DROP_DB, WALL_OCTAVES, CutoffEstimate
 from audio_upscaler.errors import UpscalerError
+from audio_upscaler.fingerprint import HOLE_FRACTION, HOLE_PERSISTENCE, classify
 from audio_upscaler.loudness import k_weighting_sos
 
 from .signals import harmonic_tone
@@ -218,6 +219,7 @@ def test_mp3_128k_shows_spectral_holes_and_resampling_does_not():
     music = pinkish(44_100, 3.0, channels=2, seed=1)
     mp3 = analyze(Audio(roundtrip(music, 44_100, "mp3", 128), 44_100))
     assert mp3.spectral_holes >= 0.01 and mp3.lossy_fingerprint
+    assert mp3.hole_persistence >= 2 * HOLE_PERSISTENCE  # a zeroed scale-factor band lasts
     low = soxr.resample(music.T, 44_100, 32_000, quality="VHQ")
     resampled = analyze(Audio(soxr.resample(low, 32_000, 44_100, quality="VHQ").T, 44_100))
     assert resampled.spectral_holes < 0.005  # chance level for noise-like content is ~0.1 %
@@ -225,6 +227,25 @@ def test_mp3_128k_shows_spectral_holes_and_resampling_does_not():
     # audio_upscaler.fingerprint for why a codec cutting there would be ambiguous).
     assert resampled.codec_guess == "resampled from 32000 Hz" and not resampled.lossy_fingerprint
     assert "upsampled from 32 kHz" in resampled.verdict
+
+
+def test_flickering_holes_of_lossless_speech_are_not_a_codec():
+    """Speech resampled from 8 kHz without loss: the gaps between its harmonics under the 3.8
+    kHz wall pass the hole count (1.4 %) but seldom last into the next frame, so the file is
+    narrow-band speech for `default`, not a coded file for `restore` (which changes the band it
+    keeps)."""
+    from audio_upscaler.pipeline import Upscaler
+
+    speech, rate = sf.read(DATA / "validation" / "speech" / "klettres_it_2.flac", dtype="float32", always_2d=True)
+    low = soxr.resample(speech, rate, 8000, quality="VHQ")
+    report = analyze(Audio(soxr.resample(low, 8000, 44_100, quality="VHQ").T, 44_100))
+    assert 3000 < report.cutoff_hz < 4000 and (report.steep_cutoff or report.codec_wall_hz < 4000)
+    assert report.spectral_holes >= HOLE_FRACTION and report.hole_persistence < HOLE_PERSISTENCE
+    assert report.codec_guess == "telephone band" and not report.lossy_fingerprint
+    assert Upscaler("auto", 48_000)._plan(report)[0] == "default"
+    steep = CutoffEstimate(3800.0, [3800.0], False, steep=True)
+    assert classify(steep, 44_100, 0.02, hole_persistence=0.3)[:2] == ("mp3/aac", True)
+    assert classify(steep, 44_100, 0.02, hole_persistence=0.05)[:2] == ("telephone band", False)
 
 
 def test_quiet_tonal_mp3_is_not_read_as_full_band():
@@ -440,8 +461,6 @@ def test_holes_under_a_gentle_roll_off_need_a_steep_wall_to_mean_lossy():
     """Gaps between the partials of sparse tonal music read as spectral holes: the lossless dark
     piece in tests/data/dark has 4.8 % of them under its gentle fade at 7 kHz, and only a codec's
     wall above the fade (its MP3: tests/test_shipped.py) makes them a lossy fingerprint."""
-    from audio_upscaler.bandwidth import CutoffEstimate
-    from audio_upscaler.fingerprint import HOLE_FRACTION, classify
 
     report = analyze(Path(__file__).parent / "data" / "dark" / "trecento_gloria.flac")
     assert report.spectral_holes >= 2 * HOLE_FRACTION and not report.steep_cutoff and report.cutoff_hz < 8000
