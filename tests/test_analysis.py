@@ -16,7 +16,7 @@ from audio_upscaler.analysis import StreamingAnalyzer, analyze, estimate_cutoff
 from audio_upscaler.audio import Audio
 from audio_upscaler.bandwidth import KNEE_DB, TREND_DROP_DB, WALL_OCTAVES, CutoffEstimate
 from audio_upscaler.errors import UpscalerError
-from audio_upscaler.fingerprint import HOLE_FRACTION, HOLE_PERSISTENCE, classify
+from audio_upscaler.fingerprint import HOLE_FRACTION, HOLE_PERSISTENCE, HOLE_RUN_BINS, classify, codec_holes
 from audio_upscaler.loudness import k_weighting_sos
 
 from .signals import harmonic_tone
@@ -220,6 +220,7 @@ def test_mp3_128k_shows_spectral_holes_and_resampling_does_not():
     mp3 = analyze(Audio(roundtrip(music, 44_100, "mp3", 128), 44_100))
     assert mp3.spectral_holes >= 0.01 and mp3.lossy_fingerprint
     assert mp3.hole_persistence >= 2 * HOLE_PERSISTENCE  # a zeroed scale-factor band lasts
+    assert mp3.hole_run_bins >= 1.25 * HOLE_RUN_BINS  # and spans several bins
     low = soxr.resample(music.T, 44_100, 32_000, quality="VHQ")
     resampled = analyze(Audio(soxr.resample(low, 32_000, 44_100, quality="VHQ").T, 44_100))
     assert resampled.spectral_holes < 0.005  # chance level for noise-like content is ~0.1 %
@@ -233,7 +234,7 @@ def test_flickering_holes_of_lossless_speech_are_not_a_codec():
     """Speech resampled from 8 kHz without loss: the gaps between its harmonics under the 3.8
     kHz wall pass the hole count (1.4 %) but seldom last into the next frame, so the file is
     narrow-band speech for `default`, not a coded file for `restore` (which changes the band it
-    keeps)."""
+    keeps). Holes one bin wide do not count either (gaps between partials)."""
     from audio_upscaler.pipeline import Upscaler
 
     speech, rate = sf.read(DATA / "validation" / "speech" / "klettres_it_2.flac", dtype="float32", always_2d=True)
@@ -243,9 +244,16 @@ def test_flickering_holes_of_lossless_speech_are_not_a_codec():
     assert report.spectral_holes >= HOLE_FRACTION and report.hole_persistence < HOLE_PERSISTENCE
     assert report.codec_guess == "telephone band" and not report.lossy_fingerprint
     assert Upscaler("auto", 48_000)._plan(report)[0] == "default"
+    chorale, rate = sf.read(DATA / "validation" / "music" / "bwv187_7.flac", dtype="float32", always_2d=True)
+    low = soxr.resample(chorale, rate, 8000, quality="VHQ")
+    lasting = analyze(Audio(soxr.resample(low, 8000, 44_100, quality="VHQ").T, 44_100))
+    assert lasting.spectral_holes >= HOLE_FRACTION and lasting.hole_persistence >= HOLE_PERSISTENCE
+    assert lasting.hole_run_bins < HOLE_RUN_BINS and not lasting.lossy_fingerprint  # gaps between partials
     steep = CutoffEstimate(3800.0, [3800.0], False, steep=True)
     assert classify(steep, 44_100, 0.02, hole_persistence=0.3)[:2] == ("mp3/aac", True)
     assert classify(steep, 44_100, 0.02, hole_persistence=0.05)[:2] == ("telephone band", False)
+    assert classify(steep, 44_100, 0.02, hole_persistence=0.3, hole_run_bins=1.1)[:2] == ("telephone band", False)
+    assert codec_holes(0.06, 0.0, 1.0) and not codec_holes(0.009, 1.0, 3.0)  # many holes always count; few never
 
 
 def test_quiet_tonal_mp3_is_not_read_as_full_band():

@@ -60,6 +60,8 @@ class Report:
         spectral_holes: share of short-frame bins just below the cutoff that are holes.
         hole_persistence: share of those holes that are holes in the next frame too (a codec's
             last; the gaps between partials of lossless tonal content often flicker).
+        hole_run_bins: mean length (bins) of their runs of adjacent bins (a codec zeroes bands
+            several bins wide; a gap between partials is one bin). See :func:`fingerprint.codec_holes`.
         lossy_fingerprint: a codec's steep wall and/or spectral holes were found.
         codec_guess: ``None``, ``"opus"``, ``"mp3/aac"``, ``"telephone band"`` or
             ``"resampled from N Hz"``; ``verdict``: one sentence.
@@ -92,6 +94,7 @@ class Report:
     verdict: str
     codec_wall_hz: float | None = None
     hole_persistence: float = 0.0
+    hole_run_bins: float = 0.0
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict; non-finite numbers (silence) become ``None``."""
@@ -118,7 +121,7 @@ class Report:
             + (", steep wall" if self.steep_cutoff else "")
             + (f", codec wall at {self.codec_wall_hz / 1000:.1f} kHz" if self.codec_wall_hz else "")
             + (f", spectral holes {100 * self.spectral_holes:.1f} % ({100 * self.hole_persistence:.0f} % lasting"
-               " into the next frame)" if not self.full_band else ""),
+               f" into the next frame, {self.hole_run_bins:.1f} bins wide)" if not self.full_band else ""),
             f"verdict    {self.verdict}",
         ]
 
@@ -176,9 +179,10 @@ class StreamingAnalyzer:
         cutoff = cutoff_from_power(power, self.sample_rate)
         holes = 0.0 if cutoff.full_band else self._holes.fraction_below(cutoff.hz)
         persistence = 0.0 if cutoff.full_band else self._holes.persistence_below(cutoff.hz)
+        run_bins = 0.0 if cutoff.full_band else self._holes.run_bins_below(cutoff.hz)
         ratio = CODEC_WALL_MIN_RATIO if cutoff.steep else GENTLE_WALL_MIN_RATIO
         wall = None if cutoff.full_band else codec_wall(power, self.sample_rate, ratio * cutoff.hz)
-        guess, lossy, verdict = classify(cutoff, self.sample_rate, holes, wall, persistence)
+        guess, lossy, verdict = classify(cutoff, self.sample_rate, holes, wall, persistence, run_bins)
         if levels.peak == 0:
             verdict = "silent: no content to analyse"
         return Report(
@@ -190,6 +194,7 @@ class StreamingAnalyzer:
             cutoff_hz=cutoff.hz, channel_cutoffs_hz=cutoff.per_channel_hz, full_band=cutoff.full_band,
             steep_cutoff=cutoff.steep, spectral_holes=holes, lossy_fingerprint=lossy, codec_guess=guess,
             verdict=verdict, codec_wall_hz=wall if lossy or not cutoff.steep else None, hole_persistence=persistence,
+            hole_run_bins=run_bins,
         )
 
 
