@@ -256,6 +256,23 @@ def test_flickering_holes_of_lossless_speech_are_not_a_codec():
     assert codec_holes(0.06, 0.0, 1.0) and not codec_holes(0.009, 1.0, 3.0)  # many holes always count; few never
 
 
+def test_content_stopping_under_a_resamplers_wall_reads_as_resampled():
+    """The chorale upsampled from 11.025 kHz: its soundfont's content stops steeply at 4.7 kHz,
+    where no resampler cuts, so it read as an encoder's low-pass and went to `restore` (LSD 2.13
+    against `default`'s 1.19 on 8 s of it); soxr's wall at 5.4 kHz above it, and no codec's holes,
+    make it resampled (coded files keep their reading: test_codec_cutoff_and_fingerprint)."""
+    from audio_upscaler.pipeline import Upscaler
+
+    chorale, rate = sf.read(DATA / "validation" / "music" / "bwv187_7.flac", dtype="float32", always_2d=True)
+    low = soxr.resample(chorale, rate, 11_025, quality="VHQ")
+    up = soxr.resample(low, 11_025, 44_100, quality="VHQ").T
+    report = analyze(Audio(up, 44_100))
+    assert report.steep_cutoff and report.cutoff_hz < 0.93 * 11_025 / 2  # under the resampler's wall
+    assert report.codec_guess == "resampled from 11025 Hz" and not report.lossy_fingerprint
+    assert "resampler's wall at 5." in report.verdict
+    assert Upscaler("auto", 48_000)._plan(report)[0] == "default"
+
+
 def test_quiet_tonal_mp3_is_not_read_as_full_band():
     """A soft woodwind chorale (fixture clip) falls 70-80 dB from its fundamentals to 14 kHz; at
     64 kbps the decoder leaves debris 110 dB under the peak up to 22 kHz. That debris is not

@@ -18,7 +18,7 @@ import numpy as np
 from .audio import Audio
 from .bandwidth import CutoffEstimate, SpectrumAccumulator, codec_wall, cutoff_from_power, estimate_cutoff
 from .errors import UpscalerError
-from .fingerprint import HoleCounter, classify
+from .fingerprint import HoleCounter, classify, codec_holes, source_rate
 from .io_formats import MAX_SAMPLE_VALUE
 from .levels import CLIP_LEVEL, LevelMeter, TruePeakMeter, to_db
 from .loudness import LoudnessMeter
@@ -41,6 +41,13 @@ CODEC_WALL_MIN_RATIO = 2.0
 #: beat it conditioned on the cutoff on 10 (LSD 0.83-1.30 against 0.86-2.11; the decoded MP3s
 #: 0.53-1.67).
 GENTLE_WALL_MIN_RATIO = 0.9
+#: Above a steep cutoff with no codec's holes, a resampler's wall is looked for from this ratio of
+#: it up (see :func:`audio_upscaler.fingerprint.classify`, ``resampler_wall_hz``), for sources up to
+#: ``RESAMPLER_WALL_MAX_SOURCE`` Hz: higher up, a steep edge under a resampler's wall is usually an
+#: encoder's low-pass in a file resampled after coding (AAC at 192 kbps cuts at 19-20 kHz, under the
+#: wall of a 44.1 kHz file resampled to 48 kHz).
+RESAMPLER_WALL_MIN_RATIO = 1.02
+RESAMPLER_WALL_MAX_SOURCE = 24_000
 
 
 @dataclass
@@ -182,7 +189,12 @@ class StreamingAnalyzer:
         run_bins = 0.0 if cutoff.full_band else self._holes.run_bins_below(cutoff.hz)
         ratio = CODEC_WALL_MIN_RATIO if cutoff.steep else GENTLE_WALL_MIN_RATIO
         wall = None if cutoff.full_band else codec_wall(power, self.sample_rate, ratio * cutoff.hz)
-        guess, lossy, verdict = classify(cutoff, self.sample_rate, holes, wall, persistence, run_bins)
+        resampler_wall = None
+        if cutoff.steep and not cutoff.full_band and not codec_holes(holes, persistence, run_bins):
+            above = codec_wall(power, self.sample_rate, RESAMPLER_WALL_MIN_RATIO * cutoff.hz)
+            source = source_rate(above, self.sample_rate) if above is not None else None
+            resampler_wall = above if source and source <= RESAMPLER_WALL_MAX_SOURCE else None
+        guess, lossy, verdict = classify(cutoff, self.sample_rate, holes, wall, persistence, run_bins, resampler_wall)
         if levels.peak == 0:
             verdict = "silent: no content to analyse"
         return Report(

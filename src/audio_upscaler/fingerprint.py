@@ -30,6 +30,14 @@ Cues, all cheap and measured in one pass:
 
 Holes above ``CLEAR_HOLE_FRACTION`` count whatever their persistence and width (no lossless
 resampled file of the measurements above came near it: at most 3.2 %).
+
+* **a resampler's wall above a steep edge**: the content of a file upsampled from a low rate
+  may itself stop steeply below the resampler's wall (a soundfont's samples, a recording's own
+  band), at a frequency no resampler explains, which reads as an encoder's low-pass. When such an
+  edge shows no codec's holes and a steep wall above it sits where a resampler puts one, the file
+  reads as resampled from that rate: 34 of 34 such lossless files in the measurements above,
+  against none of 192 coded ones (47 of those have a wall there too, an encoder's low-pass at a
+  resampler-like position, but all 47 show a codec's holes).
 * **a steep wall above a gentle roll-off** (:func:`audio_upscaler.bandwidth.codec_wall`): an
   encoder or a resampler cuts with its own wall even where the music fades far below it (or
   where a codec's wide transition reads as gentle). Such a wall is the band limit, and the rules
@@ -158,13 +166,16 @@ def codec_holes(fraction: float, persistence: float = 1.0, run_bins: float = 2.0
 
 def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
              wall_hz: float | None = None, hole_persistence: float = 1.0,
-             hole_run_bins: float = 2.0) -> tuple[str | None, bool, str]:
+             hole_run_bins: float = 2.0, resampler_wall_hz: float | None = None) -> tuple[str | None, bool, str]:
     """``(codec_guess, lossy_fingerprint, verdict)`` for a cutoff estimate.
 
     ``wall_hz``: a steep wall (an encoder's or a resampler's) found above a gentle cutoff (Hz), or
     ``None``; a gentle cutoff is classified as a steep one at that wall would be.
     ``hole_persistence``, ``hole_run_bins``: :meth:`HoleCounter.persistence_below` and
     :meth:`HoleCounter.run_bins_below` (see :func:`codec_holes`).
+    ``resampler_wall_hz``: a steep wall above a steep cutoff where a resampler would put one (the
+    content of a file upsampled from that rate stops below its band limit), or ``None``: such a
+    cutoff reads as resampled, not as an encoder's low-pass, unless the holes are a codec's.
     ``codec_guess`` is ``None`` (full band, silent or gentle roll-off), ``"opus"``,
     ``"mp3/aac"``, ``"telephone band"`` or ``"resampled from N Hz"``.
     """
@@ -178,6 +189,10 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
                                          hole_persistence=hole_persistence, hole_run_bins=hole_run_bins)
         return guess, lossy, f"content fades out above {khz} under a steep wall at {verdict.removeprefix('content stops at ')}"
     rate = source_rate(est.hz, sample_rate)
+    under = ""
+    if rate is None and resampler_wall_hz is not None:
+        rate = source_rate(resampler_wall_hz, sample_rate)
+        under = f" under a resampler's wall at {resampler_wall_hz / 1000:.1f} kHz" if rate else ""
     if sample_rate == 48_000 and OPUS_WALL_HZ[0] <= est.hz <= OPUS_WALL_HZ[1]:
         return "opus", True, f"content stops at {khz}: probably Opus-encoded"
     if codec_holes(hole_fraction, hole_persistence, hole_run_bins) or (rate is None and est.hz > TELEPHONE_MAX_HZ):
@@ -187,5 +202,5 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
         return "telephone band", False, f"content stops at {khz}: narrow-band speech or telephone audio (8 kHz source)"
     return (
         f"resampled from {rate} Hz", False,
-        f"content stops at {khz}: probably upsampled from {rate / 1000:g} kHz (or MP3/AAC-encoded)",
+        f"content stops at {khz}{under}: probably upsampled from {rate / 1000:g} kHz (or MP3/AAC-encoded)",
     )
