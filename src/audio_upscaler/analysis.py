@@ -73,9 +73,11 @@ class Report:
         codec_guess: ``None``, ``"opus"``, ``"mp3/aac"``, ``"telephone band"`` or
             ``"resampled from N Hz"``; ``verdict``: one sentence.
         codec_wall_hz: a steep wall (an encoder's or a resampler's) above the cutoff
-            (:func:`audio_upscaler.bandwidth.codec_wall`): from 0.9x a gentle cutoff up, or, with a
-            lossy fingerprint, at least an octave above a steep one. The cutoff is then where the
-            music itself fades (a dark recording) and the wall is the band limit; else ``None``.
+            (:func:`audio_upscaler.bandwidth.codec_wall`): from 0.9x a gentle cutoff up, with a
+            lossy fingerprint at least an octave above a steep one, or without one a resampler's
+            wall just above a steep one (``RESAMPLER_WALL_MIN_RATIO``). The cutoff is then where the
+            content itself fades or stops (a dark recording, a soundfont's samples) and the wall is
+            the band limit; else ``None``.
     """
 
     sample_rate: int
@@ -205,7 +207,7 @@ class StreamingAnalyzer:
             clipped_samples=levels.clipped_samples, clip_runs=levels.clip_runs, dc_offset=levels.dc_offset,
             cutoff_hz=cutoff.hz, channel_cutoffs_hz=cutoff.per_channel_hz, full_band=cutoff.full_band,
             steep_cutoff=cutoff.steep, spectral_holes=holes, lossy_fingerprint=lossy, codec_guess=guess,
-            verdict=verdict, codec_wall_hz=wall if lossy or not cutoff.steep else None, hole_persistence=persistence,
+            verdict=verdict, codec_wall_hz=wall if lossy or not cutoff.steep else resampler_wall, hole_persistence=persistence,
             hole_run_bins=run_bins,
         )
 

@@ -265,9 +265,10 @@ class Upscaler:
         if name != "none" and cutoff >= 0.98 * limit:
             name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
         if self.cutoff_hz is None and wall and name != "none":
-            # The band limit is the steep wall (an encoder's, a resampler's) above where the music
-            # itself fades (a dark recording): what lies under it is kept or repaired, not replaced.
-            cutoff, reason = wall, f"{reason}; a steep wall lies above where the music fades"
+            # The band limit is the steep wall (an encoder's, a resampler's) above where the content
+            # itself fades or stops (a dark recording, a soundfont's samples): what lies under it is
+            # kept or repaired, not replaced.
+            cutoff, reason = wall, f"{reason}; a steep wall lies above where the content ends"
         return name, reason, cutoff
 
     def _extender(self, name: str) -> BandExtender | None:
