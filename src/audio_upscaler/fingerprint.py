@@ -26,11 +26,8 @@ Cues, all cheap and measured in one pass:
   1.05-3.2 bins on average, median 1.8-1.9, for the codecs above with 1-5 % holes), a gap between
   partials one (resampled speech and music: 1.00-1.60, median 1.10). Holes in runs shorter than
   ``HOLE_RUN_BINS`` on average are not a codec's either (21 of 30 lossless resampled files that
-  passed the two tests above, 2 of 169 coded ones).
-
-Holes above ``CLEAR_HOLE_FRACTION`` count whatever their persistence and width (no lossless
-resampled file of the measurements above came near it: at most 3.2 %).
-
+  passed the two tests above, 2 of 169 coded ones). Holes above ``CLEAR_HOLE_FRACTION`` count
+  whatever their persistence and width (no lossless resampled file came near it: at most 3.2 %).
 * **a resampler's wall above a steep edge**: the content of a file upsampled from a low rate
   may itself stop steeply below the resampler's wall (a soundfont's samples, a recording's own
   band), at a frequency no resampler explains, which reads as an encoder's low-pass. When such an
@@ -47,7 +44,7 @@ resampled file of the measurements above came near it: at most 3.2 %).
 Rules, in order: full band, or a gentle roll-off with no steep wall above it -> no codec; a
 gentle roll-off under a steep wall -> the rules for that wall; a wall at 20.0 kHz in 48 kHz
 audio -> Opus; a codec's holes (:func:`codec_holes`), or a steep wall above 4 kHz that no
-resampler explains -> MP3/AAC (lossy);
+resampler explains (neither at it nor just above it) -> MP3/AAC (lossy);
 a wall at or below 4 kHz -> telephone band; otherwise -> resampled from that standard rate.
 
 Ambiguities (documented, not hidden): a steep wall at a standard Nyquist without holes reads
