@@ -256,6 +256,24 @@ def test_flickering_holes_of_lossless_speech_are_not_a_codec():
     assert codec_holes(0.06, 0.0, 1.0) and not codec_holes(0.009, 1.0, 3.0)  # many holes always count; few never
 
 
+def test_hole_counts_do_not_depend_on_how_the_stream_is_cut():
+    """Persistence links each frame to the next across the analyzer's blocks: fed in odd-sized
+    blocks, ``HoleCounter`` counts exactly what it counts on the whole signal at once."""
+    from audio_upscaler.codecs import roundtrip
+    from audio_upscaler.fingerprint import HoleCounter
+
+    mono = roundtrip(pinkish(44_100, 2.0, channels=1, seed=3), 44_100, "mp3", 64)[0]
+    whole, pieces = HoleCounter(44_100), HoleCounter(44_100)
+    whole.update(mono)
+    edges = [0, 1000, 1001, 7777, 30_000, 30_512, mono.size]
+    for a, b in zip(edges[:-1], edges[1:]):
+        pieces.update(mono[a:b])
+    for name in ("holes", "active", "followed", "repeated", "starts"):
+        assert np.array_equal(getattr(whole, name), getattr(pieces, name)), name
+    assert whole.repeated.sum() > 0 and whole.followed.sum() > whole.repeated.sum() > 0
+    assert whole.holes.sum() >= whole.starts.sum() > 0
+
+
 def test_content_stopping_under_a_resamplers_wall_reads_as_resampled():
     """The chorale upsampled from 11.025 kHz: its soundfont's content stops steeply at 4.7 kHz,
     where no resampler cuts, so it read as an encoder's low-pass and went to `restore` (LSD 2.13
