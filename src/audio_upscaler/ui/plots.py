@@ -54,7 +54,7 @@ def spectrogram_png(rows: list[tuple[str, str | Path]], cutoff_hz: float, png: s
         ax.set_facecolor("black")  # above a low-rate input's Nyquist frequency
         ax.pcolormesh(times, freqs / 1000, db, shading="auto", cmap="magma",
                       vmin=vmax - DYNAMIC_RANGE_DB, vmax=vmax, rasterized=True)
-        marks = [(cutoff_hz, "--", "cyan", "cutoff"), (model_cutoff_hz, ":", "lime", "model cutoff")]
+        marks = [(cutoff_hz, "--", "cyan", "content ends"), (model_cutoff_hz, ":", "lime", "model cutoff")]
         for hz, style, colour, name in (m for m in marks if m[0] is not None):
             ax.axhline(hz / 1000, color=colour, linestyle=style, linewidth=1.0)
             ax.text(0.995, hz / 1000, f" {name} {hz / 1000:.1f} kHz", color=colour, fontsize=8,
