@@ -189,12 +189,15 @@ class StreamingAnalyzer:
         holes = 0.0 if cutoff.full_band else self._holes.fraction_below(cutoff.hz)
         persistence = 0.0 if cutoff.full_band else self._holes.persistence_below(cutoff.hz)
         run_bins = 0.0 if cutoff.full_band else self._holes.run_bins_below(cutoff.hz)
-        ratio = CODEC_WALL_MIN_RATIO if cutoff.steep else GENTLE_WALL_MIN_RATIO
-        wall = None if cutoff.full_band else codec_wall(power, self.sample_rate, ratio * cutoff.hz)
+        # codec_wall gives the highest wall above where it starts, so one search from just above a
+        # steep cutoff serves both uses: a codec's wall counts from an octave up, a resampler's
+        # from just above it.
+        start = RESAMPLER_WALL_MIN_RATIO if cutoff.steep else GENTLE_WALL_MIN_RATIO
+        above = None if cutoff.full_band else codec_wall(power, self.sample_rate, start * cutoff.hz)
+        wall = above if above is not None and (not cutoff.steep or above > CODEC_WALL_MIN_RATIO * cutoff.hz) else None
         resampler_wall = None
-        if cutoff.steep and not cutoff.full_band and not codec_holes(holes, persistence, run_bins):
-            above = codec_wall(power, self.sample_rate, RESAMPLER_WALL_MIN_RATIO * cutoff.hz)
-            source = source_rate(above, self.sample_rate) if above is not None else None
+        if above is not None and cutoff.steep and not codec_holes(holes, persistence, run_bins):
+            source = source_rate(above, self.sample_rate)
             resampler_wall = above if source and source <= RESAMPLER_WALL_MAX_SOURCE else None
         guess, lossy, verdict = classify(cutoff, self.sample_rate, holes, wall, persistence, run_bins, resampler_wall)
         if levels.peak == 0:

@@ -117,31 +117,36 @@ class HoleCounter:
         self.starts[1:] += (holes[:, 1:] & ~holes[:, :-1]).sum(axis=0)
         self._last = holes[-1]
 
+    def _band(self, low_hz: float, high_hz: float) -> np.ndarray:
+        """Mask ``[bins]`` of the bins from ``low_hz`` to ``high_hz``."""
+        freqs = np.arange(self.holes.size) * self.sample_rate / self.n_fft
+        return (freqs >= low_hz) & (freqs <= high_hz)
+
+    @staticmethod
+    def _below(cutoff_hz: float) -> tuple[float, float]:
+        """The band (Hz) just under a cutoff that every ``*_below`` figure uses."""
+        return 0.6 * cutoff_hz, cutoff_hz - 300.0
+
     def fraction(self, low_hz: float, high_hz: float) -> float:
         """Share of active bins between ``low_hz`` and ``high_hz`` that were holes."""
-        freqs = np.arange(self.holes.size) * self.sample_rate / self.n_fft
-        band = (freqs >= low_hz) & (freqs <= high_hz)
+        band = self._band(low_hz, high_hz)
         active = self.active[band].sum()
         return float(self.holes[band].sum() / active) if active else 0.0
 
     def fraction_below(self, cutoff_hz: float) -> float:
         """Hole share in the band just under a cutoff: 0.6 x cutoff up to cutoff - 300 Hz."""
-        return self.fraction(0.6 * cutoff_hz, cutoff_hz - 300.0)
-
-    def _band_below(self, cutoff_hz: float) -> np.ndarray:
-        freqs = np.arange(self.holes.size) * self.sample_rate / self.n_fft
-        return (freqs >= 0.6 * cutoff_hz) & (freqs <= cutoff_hz - 300.0)
+        return self.fraction(*self._below(cutoff_hz))
 
     def persistence_below(self, cutoff_hz: float) -> float:
         """Share of the holes in the band of :meth:`fraction_below` that are holes in the next
         frame too (0 when there are none)."""
-        band = self._band_below(cutoff_hz)
+        band = self._band(*self._below(cutoff_hz))
         followed = self.followed[band].sum()
         return float(self.repeated[band].sum() / followed) if followed else 0.0
 
     def run_bins_below(self, cutoff_hz: float) -> float:
         """Mean length (bins) of the runs of adjacent holes in that band (0 when there are none)."""
-        band = self._band_below(cutoff_hz)
+        band = self._band(*self._below(cutoff_hz))
         starts = self.starts[band].sum()
         return float(self.holes[band].sum() / starts) if starts else 0.0
 
