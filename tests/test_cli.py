@@ -110,6 +110,8 @@ def test_request_errors(capsys, wav_16k, tmp_path):
         (["-o", tmp_path / "a.mp3", "--rate", "96000"], "MP3"),
         (["-o", tmp_path / "missing_dir" / "a.flac"], "folder"),
         (["-o", tmp_path / "a.flac", "--model", "nonsense"], "unknown model"),
+        (["-o", tmp_path / "a.flac", "--source-codec", "mp3"], "codec:kbps"),
+        (["-o", tmp_path / "a.flac", "--source-codec", "flac:900"], "unknown codec"),
     ]
     for extra, fragment in cases:
         code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", *extra)

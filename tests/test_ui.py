@@ -166,6 +166,15 @@ def test_options_follow_the_format():
         parse_options("sbr", "fast", "flac", "24", "independent", False, -1.0)
 
 
+def test_the_codec_check_box_reaches_the_upscaler():
+    from audio_upscaler.ui.controls import UpscalerCache
+
+    cache = UpscalerCache()
+    plain, checked = parse_options(*DEFAULTS), parse_options(*DEFAULTS, True)
+    assert not plain.codec_check and checked.codec_check
+    assert cache.get(checked).codec_check and not cache.get(plain).codec_check
+
+
 def test_level_matching_turns_the_louder_one_down():
     gain_in, gain_out = matched_gains(-20.0, -14.0)
     assert gain_in == 1.0 and gain_out == pytest.approx(10 ** (-6 / 20))

@@ -42,9 +42,11 @@ _VORBIS_NOMINAL_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
 OPUS_MAX_KBPS_PER_CHANNEL = 256
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 _AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
-_BITRATE_LIMITS = {"mp3": (8, 320), "aac": (16, 512), "opus": (6, 510), "vorbis": (32, 500)}
+BITRATE_LIMITS = {"mp3": (8, 320), "aac": (16, 512), "opus": (6, 510), "vorbis": (32, 500)}
 _DEFAULT_KBPS = {"mp3": 128, "aac": 128, "opus": 64}
 _PROBE_SECONDS = 1.0
+#: LAME's algorithm quality, 0 (best, slowest) - 9; 2 is its recommended high quality.
+LAME_QUALITY = 2
 _MAX_DELAY_SECONDS = 0.25
 
 
@@ -81,7 +83,7 @@ def codec_setting(codec: str, bitrate_kbps: int | None = None,
         if codec == "vorbis":
             return CodecSetting(codec, None, 5.0)
         bitrate_kbps = _DEFAULT_KBPS[codec]
-    lo, hi = _BITRATE_LIMITS[codec]
+    lo, hi = BITRATE_LIMITS[codec]
     if not lo <= bitrate_kbps <= hi:
         raise UpscalerError(f"{codec} bitrate must be within {lo}-{hi} kbps, got {bitrate_kbps}")
     return CodecSetting(codec, int(bitrate_kbps), None)
@@ -187,7 +189,7 @@ def _mp3(x: np.ndarray, rate: int, setting: CodecSetting) -> tuple[np.ndarray, i
     enc = lameenc.Encoder()
     enc.set_in_sample_rate(rate)
     enc.set_channels(x.shape[0])
-    enc.set_quality(2)
+    enc.set_quality(LAME_QUALITY)
     if setting.vbr_quality is not None:
         enc.set_vbr(4)  # vbr_mtrh, LAME's default VBR mode
         enc.set_vbr_quality(int(round(setting.vbr_quality)))

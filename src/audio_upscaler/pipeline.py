@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import numpy as np
 from .audio import Audio
 from .bandwidth import FULL_BAND_FRACTION
 from .chunking import process_chunked
+from .consistency import SourceCodec, codec_consistent, parse_source_codec, source_codec_of
 from .errors import UpscalerError
 from .extenders import BACKENDS, BandExtender, choose_extender, get_extender
 from .io_formats import LOSSLESS, RESTORABLE_CODECS
@@ -110,6 +111,13 @@ class Upscaler:
         air: allow invented content above 24 kHz when the target rate permits it.
         cutoff_hz: override the measured cutoff of the input (Hz).
         chunk_seconds: length of the chunks the band extender sees.
+        codec_check: check a restoration model's fills against the source's codec: the output
+            is re-encoded with it and what the codec would have kept is turned down
+            (:mod:`audio_upscaler.consistency`; more faithful, about 2.5x the processing time).
+            A lossy file's codec and bitrate are read from it.
+        source_codec: the lossy codec and bitrate the input was decoded from (``"mp3:128"`` or a
+            :class:`~audio_upscaler.consistency.SourceCodec`), for input that does not say so
+            itself (a WAV decoded from an MP3, in-memory audio); implies ``codec_check``.
         seed: seed of the dither noise (the output is reproducible).
         backend: ``torch`` (PyTorch checkpoints) or ``onnxruntime`` (models exported with
             ``audio-upscaler export``; this path never imports torch).
@@ -130,6 +138,8 @@ class Upscaler:
         chunk_seconds: float = 8.0,
         seed: int = 0,
         backend: str = "torch",
+        codec_check: bool = False,
+        source_codec: str | SourceCodec | None = None,
     ) -> None:
         if not MIN_RATE <= int(target_rate) <= MAX_RATE:
             raise UpscalerError(f"target rate {target_rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
@@ -157,6 +167,9 @@ class Upscaler:
         self.chunk_seconds = chunk_seconds
         self.seed = seed
         self.backend = backend
+        self.source_codec = (parse_source_codec(source_codec) if isinstance(source_codec, str)
+                             else source_codec)
+        self.codec_check = bool(codec_check or self.source_codec)
         self._extenders: dict[str, BandExtender | None] = {}
         if model != "auto":
             self._extender(model)  # fail fast on an unknown name
@@ -173,7 +186,8 @@ class Upscaler:
         report = analyze(audio)
         name, _, cutoff = self._plan(report)
         blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
-        processed = list(self._process(blocks, audio.sample_rate, audio.channels, cutoff, name))
+        source = self._checked_against(name, self.source_codec, audio.sample_rate) if self.codec_check else None
+        processed = list(self._process(blocks, audio.sample_rate, audio.channels, cutoff, name, source))
         out = np.concatenate(processed, axis=1) if processed else np.zeros((audio.channels, 0), np.float32)
         gain = self._normalize_gain(float(np.max(np.abs(out), initial=0.0)))
         out = np.concatenate(list(self._finish([out], self.target_rate, audio.channels, gain, LOSSLESS_CEILING_DBFS)), axis=1)
@@ -208,6 +222,12 @@ class Upscaler:
 
         report = analyze(input_path)
         name, reason, cutoff = self._plan(report)
+        source = None
+        if self.codec_check and self._restores(name):
+            source = self._checked_against(
+                name, self.source_codec or source_codec_of(input_path, info.codec, info.sample_rate), info.sample_rate)
+            reason += (f"; fills checked by re-encoding as {source}" if source else
+                       "; no codec check: the source's codec and bitrate are unknown (give --source-codec)")
         result = UpscaleResult(
             info.sample_rate, self.target_rate, info.channels, report.duration, cutoff, name, reason, 0.0,
             str(output_path), report,
@@ -219,7 +239,8 @@ class Upscaler:
         total = output_length(report.frames, info.sample_rate, self.target_rate)
         ceiling = LOSSLESS_CEILING_DBFS if fmt.container in LOSSLESS else LOSSY_CEILING_DBFS
         with io.open_reader(input_path) as reader:
-            processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, cutoff, name)
+            processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, cutoff, name,
+                                      source)
             processed = _report_progress(processed, total, progress)
             if self.normalize_dbfs is None:
                 self._write(output_path, fmt, info, self._finish(processed, self.target_rate, info.channels, 1.0, ceiling),
@@ -271,6 +292,18 @@ class Upscaler:
             cutoff, reason = wall, f"{reason}; a steep wall lies above where the content ends"
         return name, reason, cutoff
 
+    def _restores(self, name: str) -> bool:
+        """Whether model ``name`` restores the whole band (a codec-restoration model)."""
+        extender = self._extender(name)
+        return extender is not None and not extender.keeps_low_band
+
+    def _checked_against(self, name: str, source: SourceCodec | None, input_rate: int) -> SourceCodec | None:
+        """``source`` (coded at ``input_rate`` unless it says otherwise) when model ``name``
+        restores the whole band (its fills are then checked against the source's codec), else ``None``."""
+        if source is None or not self._restores(name):
+            return None
+        return source if source.sample_rate else replace(source, sample_rate=int(input_rate))
+
     def _extender(self, name: str) -> BandExtender | None:
         if name not in self._extenders:
             self._extenders[name] = get_extender(name, self.backend)
@@ -279,32 +312,36 @@ class Upscaler:
     # ------------------------------------------------------------------ processing
 
     def _process(
-        self, blocks: Iterable[np.ndarray], input_rate: int, channels: int, cutoff: float, name: str
+        self, blocks: Iterable[np.ndarray], input_rate: int, channels: int, cutoff: float, name: str,
+        source: SourceCodec | None = None,
     ) -> Iterator[np.ndarray]:
-        """Resample and extend a block stream; yields ``[channels, n]`` at the target rate."""
+        """Resample and extend a block stream; yields ``[channels, n]`` at the target rate
+        (``source``: the codec a restoration is checked against)."""
         resampled = self._resample(blocks, input_rate, channels)
         extender = self._extender(name)
         if extender is None:
             yield from resampled
             return
         sr = self.target_rate
-        window_fn, merge_ctx = self.band_stage(extender, cutoff, channels)
+        window_fn, merge_ctx = self.band_stage(extender, cutoff, channels, source)
         context = extender.context_samples(sr) + merge_ctx
         align = extender.alignment(sr)
         hop = -(-max(int(self.chunk_seconds * sr), 4 * context) // align) * align  # round up to the grid
         fade = min(2 * context, int(0.02 * sr))
         yield from process_chunked(window_fn, resampled, channels, hop, context, fade)
 
-    def band_stage(self, extender: BandExtender, cutoff: float, channels: int) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    def band_stage(self, extender: BandExtender, cutoff: float, channels: int,
+                   source: SourceCodec | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
         """The per-window step ``[channels, n] -> [channels, n]`` at the target rate (extend, then
-        merge above ``cutoff`` Hz) and the context in samples its band merges need on each side
-        (on top of ``extender.context_samples``). Shared with :mod:`audio_upscaler.streaming`."""
+        merge above ``cutoff`` Hz; a restoration is checked against ``source``'s codec) and the
+        context in samples its band merges need on each side (on top of
+        ``extender.context_samples``). Shared with :mod:`audio_upscaler.streaming`."""
         from .dsp.bands import merge_context
 
         sr = self.target_rate
         air_limit = None if self.air or sr / 2 <= AIR_LIMIT_HZ else AIR_LIMIT_HZ
         context = merge_context(sr, cutoff) + (merge_context(sr, air_limit) if air_limit else 0)
-        return self._window_fn(extender, cutoff, air_limit, channels), context
+        return self._window_fn(extender, cutoff, air_limit, channels, source), context
 
     def _resample(self, blocks: Iterable[np.ndarray], input_rate: int, channels: int) -> Iterator[np.ndarray]:
         from .dsp.finish import DCBlocker
@@ -322,7 +359,8 @@ class Upscaler:
         if out.shape[1]:
             yield out
 
-    def _window_fn(self, extender: BandExtender, cutoff: float, air_limit: float | None, channels: int):
+    def _window_fn(self, extender: BandExtender, cutoff: float, air_limit: float | None, channels: int,
+                   source: SourceCodec | None):
         from .dsp.bands import merge_bands
 
         sr = self.target_rate
@@ -334,7 +372,8 @@ class Upscaler:
             merged = merge_bands(x, predicted, sr, cutoff) if extender.keeps_low_band else predicted
             if air_limit:
                 merged = merge_bands(merged, x, sr, air_limit)
-            return _from_mid_side(merged) if mid_side else merged
+            out = _from_mid_side(merged) if mid_side else merged
+            return codec_consistent(out, window, sr, source) if source is not None else out
 
         return process
 

@@ -26,6 +26,9 @@ from .memory import PeakRSS
 
 #: Benchmark method name -> pipeline model name.
 METHOD_MODELS = {"sinc": "none"}
+#: ``MODEL+check``: a restoration model with its fills checked against the codec task's codec and
+#: bitrate (what a lossy file tells the pipeline; see :mod:`audio_upscaler.consistency`).
+CHECK_SUFFIX = "+check"
 DEFAULT_TASKS = tuple(TASKS)
 DEFAULT_METHODS = ("sinc", "sbr")
 WARMUP_SECONDS = 1.0
@@ -98,11 +101,26 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     from ..extenders import available_names
 
     choices = [*METHOD_MODELS, *(n for n in available_names() if n not in METHOD_MODELS.values())]
-    unknown = [m for m in methods if m not in choices]
+    unknown = [m for m in methods if m.removesuffix(CHECK_SUFFIX) not in choices]
     if unknown or not methods:
         raise UpscalerError(f"unknown method {', '.join(unknown) or '(none given)'}; "
-                            f"choose from {', '.join(choices)}")
+                            f"choose from {', '.join(choices)} (a model name + '{CHECK_SUFFIX}' "
+                            "checks a restoration against the task's codec)")
     return list(dict.fromkeys(methods))
+
+
+def method_model(method: str) -> str:
+    """The pipeline model a benchmark method runs."""
+    name = method.removesuffix(CHECK_SUFFIX)
+    return METHOD_MODELS.get(name, name)
+
+
+def source_codec(method: str, task: str) -> str | None:
+    """``codec:kbps`` of a codec task for a ``+check`` method (``None`` otherwise)."""
+    codec = TASKS[task].codec
+    if not method.endswith(CHECK_SUFFIX) or codec is None or codec.bitrate_kbps is None:
+        return None
+    return f"{codec.codec}:{codec.bitrate_kbps}"
 
 
 def item_seed(seed: int, task: str, clip: str) -> int:
@@ -138,7 +156,7 @@ class Runner:
     def __init__(self, out: Path, methods: list[str], seconds: float | None, seed: int):
         self.out, self.methods, self.seconds, self.seed = out, methods, seconds, seed
         self.cache = ItemCache(out / "cache")
-        self._upscalers: dict[tuple[str, int], object] = {}
+        self._upscalers: dict[tuple[str, int, str | None], object] = {}
         self.weights = {m: weights_identity(method_weights(m)) for m in methods}
 
     def run_pair(self, task: str, clip: Clip, keep: bool, bar) -> list[dict]:
@@ -200,14 +218,16 @@ class Runner:
         write_audio(folder / "input.wav", user_input, fmt, overwrite=True)
         return Prepared(reference, rate, degraded.cutoff_hz, folder / "input.wav")
 
-    def upscaler(self, method: str, rate: int, warmup_input: Path):
-        """One pipeline per (method, rate), warmed up once (untimed) on the start of an input."""
+    def upscaler(self, method: str, task: str, rate: int, warmup_input: Path):
+        """One pipeline per (method, rate, source codec), warmed up once (untimed) on the start of an input."""
         from ..io import read_audio
         from ..pipeline import Upscaler
 
-        key = (method, rate)
+        source = source_codec(method, task)
+        key = (method, rate, source)
         if key not in self._upscalers:
-            upscaler = Upscaler(METHOD_MODELS.get(method, method), rate)
+            upscaler = Upscaler(method_model(method), rate, codec_check=method.endswith(CHECK_SUFFIX),
+                                source_codec=source)
             audio = read_audio(warmup_input)
             upscaler.upscale(Audio(audio.samples[:, : int(WARMUP_SECONDS * audio.sample_rate)], audio.sample_rate))
             self._upscalers[key] = upscaler
@@ -218,7 +238,7 @@ class Runner:
         from ..io import output_format_for, read_audio
         from ..metrics import evaluate_pair
 
-        upscaler = self.upscaler(method, prepared.rate, prepared.input_path)
+        upscaler = self.upscaler(method, task, prepared.rate, prepared.input_path)
         output = folder / f"{method}.wav"
         with PeakRSS() as memory:
             started = time.perf_counter()
@@ -243,7 +263,7 @@ def method_weights(method: str) -> list[str]:
     upscaler model it may pick; a DSP method: none)."""
     from ..models.registry import available_models, upscaler_models
 
-    name = METHOD_MODELS.get(method, method)
+    name = method_model(method)
     if name == "auto":
         return upscaler_models()
     return [name] if name in available_models() else []

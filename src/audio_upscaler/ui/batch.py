@@ -107,12 +107,12 @@ def build(ctx: Context):
         archive = gr.File(label="Results (ZIP)", elem_id="batch_zip", interactive=False)
         job = gr.State(None)
 
-        def on_run(files, root_label, folder_text, model, rate, container, depth, stereo, normalize, level,
+        def on_run(files, root_label, folder_text, model, rate, container, depth, stereo, normalize, level, codec_check,
                    request: gr.Request, progress=gr.Progress()):
             try:
                 items = gather(ctx, files, root_label, folder_text)
                 yield from run_batch(ctx, session_id(request), items,
-                                     [model, rate, container, depth, stereo, normalize, level], progress)
+                                     [model, rate, container, depth, stereo, normalize, level, codec_check], progress)
             except Exception as exc:  # noqa: BLE001 - shown in the page
                 yield [], error_text(exc), None, None
 

@@ -33,6 +33,7 @@ class Options:
     bit_depth: int | None
     stereo: str
     normalize_dbfs: float | None
+    codec_check: bool = False
 
     def output_format(self):
         """The :class:`audio_upscaler.io.OutputFormat` (raises for rates the format cannot store)."""
@@ -43,10 +44,10 @@ class Options:
         return fmt
 
     def upscaler_key(self) -> tuple:
-        return (self.model, self.rate, self.stereo, self.normalize_dbfs)
+        return (self.model, self.rate, self.stereo, self.normalize_dbfs, self.codec_check)
 
 
-def parse_options(model, rate, container, bit_depth, stereo, normalize, level) -> Options:
+def parse_options(model, rate, container, bit_depth, stereo, normalize, level, codec_check=False) -> Options:
     """Options from the raw control values; :class:`UpscalerError` for anything invalid."""
     if model not in model_choices():
         raise UpscalerError(f"unknown model '{model}'; reload the page to refresh the list")
@@ -59,7 +60,7 @@ def parse_options(model, rate, container, bit_depth, stereo, normalize, level) -
     if stereo not in STEREO:
         raise UpscalerError(f"stereo mode must be one of {', '.join(STEREO)}")
     depth = int(str(bit_depth).split()[0]) if container in LOSSLESS else None
-    options = Options(model, rate, container, depth, stereo, float(level) if normalize else None)
+    options = Options(model, rate, container, depth, stereo, float(level) if normalize else None, bool(codec_check))
     options.output_format()  # fail now: wrong bit depth for the format, rate the format cannot hold
     return options
 
@@ -81,7 +82,8 @@ class UpscalerCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        upscaler = Upscaler(options.model, options.rate, stereo=options.stereo, normalize_dbfs=options.normalize_dbfs)
+        upscaler = Upscaler(options.model, options.rate, stereo=options.stereo, normalize_dbfs=options.normalize_dbfs,
+                            codec_check=options.codec_check)
         with self._lock:
             self._items[key] = upscaler
             while len(self._items) > self.size:
@@ -100,9 +102,11 @@ class Controls:
     stereo: object
     normalize: object
     level: object
+    codec_check: object
 
     def inputs(self) -> list:
-        return [self.model, self.rate, self.container, self.bit_depth, self.stereo, self.normalize, self.level]
+        return [self.model, self.rate, self.container, self.bit_depth, self.stereo, self.normalize, self.level,
+                self.codec_check]
 
 
 def build_controls(prefix: str) -> Controls:
@@ -124,4 +128,7 @@ def build_controls(prefix: str) -> Controls:
         with gr.Row():
             normalize = gr.Checkbox(False, label="Peak-normalize", elem_id=f"{prefix}_normalize")
             level = gr.Slider(-12.0, 0.0, value=-1.0, step=0.5, label="Peak level (dBFS)", elem_id=f"{prefix}_level")
-    return Controls(model, rate, container, bit_depth, stereo, normalize, level)
+            codec_check = gr.Checkbox(False, label="Codec check (MP3/AAC/Opus/Vorbis files)", elem_id=f"{prefix}_codec_check",
+                                      info="restore: re-encode with the file's codec and take back what it would "
+                                           "have kept; more faithful, about 2.5x slower")
+    return Controls(model, rate, container, bit_depth, stereo, normalize, level, codec_check)

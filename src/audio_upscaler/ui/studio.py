@@ -113,12 +113,12 @@ def build(ctx: Context):
         def on_input(file_path, recorded):
             return inspect(ctx, file_path, recorded)
 
-        def on_run(file_path, recorded, model, rate, container, depth, stereo, normalize, level,
+        def on_run(file_path, recorded, model, rate, container, depth, stereo, normalize, level, codec_check,
                    request: gr.Request, progress=gr.Progress()):
             try:
                 path = chosen_input(file_path, recorded)
                 return upscale(ctx, session_id(request), path,
-                               [model, rate, container, depth, stereo, normalize, level], progress)
+                               [model, rate, container, depth, stereo, normalize, level, codec_check], progress)
             except Exception as exc:  # noqa: BLE001 - shown in the page
                 return error_text(exc), player_html(None, None), None, None
 
