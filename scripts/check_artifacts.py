@@ -9,6 +9,7 @@ that the results can be looked at and listened to.
 
     python scripts/check_artifacts.py [--models default,sbr] [--clips tests/data/validation] [--out artifacts]
     python scripts/check_artifacts.py --models restore,sbr --task mp3_64k   # codec input
+    python scripts/check_artifacts.py --models restore,restore+check --task mp3_128k   # with the codec check
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import soundfile as sf
 
 from audio_upscaler.bench import artifacts
 from audio_upscaler.dsp.resample import resample
-from audio_upscaler.pipeline import Upscaler
 from audio_upscaler.ui.plots import spectrogram_png
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def write_spectrograms(name: str, clean: np.ndarray, models: list[str], out: Pat
             ("reference", out / f"{name}_reference.wav")]
     sf.write(rows[0][1], check.low.T, check.input_rate)
     for model, path in rows[1:-1]:
-        sf.write(path, artifacts.run(Upscaler(model, artifacts.RATE, limiter=False), check).T, artifacts.RATE)
+        sf.write(path, artifacts.run(artifacts.make_upscaler(model, task), check).T, artifacts.RATE)
     sf.write(rows[-1][1], clean.T, artifacts.RATE)
     return spectrogram_png(rows, check.cutoff_hz, out / f"{name}.png", seconds=clean.shape[1] / artifacts.RATE)
 

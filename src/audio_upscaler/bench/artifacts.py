@@ -183,14 +183,23 @@ def level_check(upscaler, clean: np.ndarray, task: str = DEFAULT_TASK) -> dict:
             "loudness_change_lu": loudness_lufs(out) - loudness_lufs(plain)}
 
 
-def check_model(model: str, clips: dict[str, np.ndarray], task: str = DEFAULT_TASK) -> dict:
-    """Every check for ``model`` (a name as for ``Upscaler``) on mono clean clips ``{name: [1, T]}``
-    at 48 kHz degraded by ``task``; the birdie check runs per clip, the others on the first clip
-    (silence, seams and level on the clips joined)."""
+def make_upscaler(method: str, task: str = DEFAULT_TASK, **options):
+    """The pipeline for a benchmark method name (a model name, or ``MODEL+check``: with the codec
+    check against ``task``'s codec), without the limiter."""
     from ..pipeline import Upscaler
+    from .runner import CHECK_SUFFIX, method_model, source_codec
+
+    return Upscaler(method_model(method), RATE, limiter=False, codec_check=method.endswith(CHECK_SUFFIX),
+                    source_codec=source_codec(method, task), **options)
+
+
+def check_model(model: str, clips: dict[str, np.ndarray], task: str = DEFAULT_TASK) -> dict:
+    """Every check for ``model`` (a benchmark method name, see :func:`make_upscaler`) on mono clean
+    clips ``{name: [1, T]}`` at 48 kHz degraded by ``task``; the birdie check runs per clip, the
+    others on the first clip (silence, seams and level on the clips joined)."""
 
     def make(**kw):
-        return Upscaler(model, RATE, limiter=False, **kw)
+        return make_upscaler(model, task, **kw)
 
     joined = np.concatenate(list(clips.values()), axis=1)
     first = next(iter(clips.values()))
