@@ -278,3 +278,16 @@ def test_plots_are_skipped_without_matplotlib(bench, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
     assert write_plots(results, out) == {}
     assert "skipping spectrogram plots: matplotlib is not installed" in capsys.readouterr().err
+
+
+def test_a_check_method_runs_on_codec_tasks_only(data_dir, tmp_path):
+    """``MODEL+check`` means nothing on a resampling task: it is not run there, gets no row, no
+    plot row, and the report still renders."""
+    results = run_benchmark(data_dir, TASKS, ["sinc", "sbr+check"], tmp_path, plot_clips=1, seconds=0.5,
+                            progress=False)
+    ran = {(i["task"], i["method"]) for i in results["items"]}
+    assert ("bwe_8k_48k", "sbr+check") not in ran and ("mp3_64k", "sbr+check") in ran
+    rows = summarize(results["items"], TASKS, ["sinc", "sbr+check"])
+    assert {r["method"] for r in rows if r["task"] == "bwe_8k_48k"} == {"sinc"}
+    assert {r["method"] for r in rows if r["task"] == "mp3_64k"} == {"sinc", "sbr+check"}
+    assert (tmp_path / "README.md").is_file() and list((tmp_path / "plots").glob("bwe_8k_48k__*.png"))

@@ -35,7 +35,8 @@ def write_plots(results: dict, out: Path) -> dict[tuple[str, str], Path]:
         png = out / "plots" / f"{task}__{clip.replace('/', '__')}.png"
         png.parent.mkdir(exist_ok=True)
         rows = [("reference", folder / "reference.wav"), ("input", folder / "input.wav")]
-        rows += [(m, folder / f"{m}.wav") for m in results["config"]["methods"]]
+        ran = {i["method"] for i in results["items"] if (i["task"], i["clip"]) == (task, clip)}
+        rows += [(m, folder / f"{m}.wav") for m in results["config"]["methods"] if m in ran]
         fig = plot_spectrograms(plt, rows, cutoff, f"{task}: {clip}")
         fig.savefig(png, dpi=80)
         plt.close(fig)

@@ -51,7 +51,8 @@ def summarize(items: list[dict], tasks: list[str], methods: list[str]) -> list[d
         for clip_set in sets:
             chosen = [i for i in task_items if clip_set in ("all", i["kind"])]
             for method in methods:
-                rows.append(_row(task, clip_set, method, chosen))
+                if any(i["method"] == method for i in chosen):  # a method may not apply to a task
+                    rows.append(_row(task, clip_set, method, chosen))
     return rows
 
 

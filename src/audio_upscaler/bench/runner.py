@@ -70,7 +70,8 @@ def run_benchmark(data_dir: str | os.PathLike, tasks: Sequence[str] = DEFAULT_TA
     pairs = [(task, clip) for task in tasks for clip in clips if task_applies(task, clip.kind)]
     items: list[dict] = []
     kept = dict.fromkeys(tasks, 0)
-    with tqdm(total=len(pairs) * len(methods), desc="benchmark", unit="run", disable=not progress) as bar:
+    runs = sum(method_applies(m, task) for task, _ in pairs for m in methods)
+    with tqdm(total=runs, desc="benchmark", unit="run", disable=not progress) as bar:
         for task, clip in pairs:
             keep = kept[task] < plot_clips
             kept[task] += keep
@@ -113,6 +114,11 @@ def method_model(method: str) -> str:
     """The pipeline model a benchmark method runs."""
     name = method.removesuffix(CHECK_SUFFIX)
     return METHOD_MODELS.get(name, name)
+
+
+def method_applies(method: str, task: str) -> bool:
+    """A ``+check`` method runs on codec tasks only (elsewhere it would be its model again)."""
+    return not method.endswith(CHECK_SUFFIX) or TASKS[task].codec is not None
 
 
 def source_codec(method: str, task: str) -> str | None:
@@ -160,12 +166,14 @@ class Runner:
         self.weights = {m: weights_identity(method_weights(m)) for m in methods}
 
     def run_pair(self, task: str, clip: Clip, keep: bool, bar) -> list[dict]:
-        """One item (a dict) per method, from the cache where possible; ``bar`` is a tqdm bar."""
+        """One item (a dict) per method that applies to ``task``, from the cache where possible;
+        ``bar`` is a tqdm bar."""
+        methods = [m for m in self.methods if method_applies(m, task)]
         fingerprints = {m: self.cache.fingerprint(task, clip.path, self.seconds, self.seed, self.weights[m])
-                        for m in self.methods}
-        items = {m: self.cache.load(task, m, clip.name, fingerprints[m]) for m in self.methods}
-        todo = [m for m in self.methods if items[m] is None]
-        bar.update(len(self.methods) - len(todo))
+                        for m in methods}
+        items = {m: self.cache.load(task, m, clip.name, fingerprints[m]) for m in methods}
+        todo = [m for m in methods if items[m] is None]
+        bar.update(len(methods) - len(todo))
         if not todo:
             return list(items.values())
         with self._work_dir(task, clip, keep) as folder:
