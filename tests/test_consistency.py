@@ -98,15 +98,23 @@ def test_parse_source_codec_rejects_bad_text(text, message):
 def test_the_source_codec_is_read_from_a_lossy_file(tmp_path):
     import lameenc
 
+    from audio_upscaler.analysis import analyze
+
     pcm = (tonal_clip(1.0)[0] * 32767).astype("<i2")
     encoder = lameenc.Encoder()
     encoder.set_in_sample_rate(RATE)
     encoder.set_channels(1)
     encoder.set_bit_rate(96)
     (tmp_path / "x.mp3").write_bytes(bytes(encoder.encode(pcm.tobytes()) + encoder.flush()))
-    assert source_codec_of(tmp_path / "x.mp3", "mp3", RATE) == SourceCodec("mp3", 96, RATE)
+    report = analyze(tmp_path / "x.mp3")
+    assert (report.codec, report.bitrate_kbps) == ("mp3", 96)
+    assert "mp3 96 kbps" in report.summary_lines()[0]
+    assert source_codec_of(report.codec, report.bitrate_kbps, RATE) == SourceCodec("mp3", 96, RATE)
     sf.write(tmp_path / "x.wav", tonal_clip(0.5)[0], RATE)
-    assert source_codec_of(tmp_path / "x.wav", "pcm_16", RATE) is None
+    report = analyze(tmp_path / "x.wav")
+    assert report.bitrate_kbps is None and source_codec_of(report.codec, report.bitrate_kbps, RATE) is None
+    assert source_codec_of("mp3", 150, RATE) == SourceCodec("mp3", 128, RATE)  # a VBR mean, rounded down
+    assert source_codec_of("mp3", None, RATE) is None
 
 
 # ---------------------------------------------------------------- pipeline, with the shipped model

@@ -56,7 +56,8 @@ class Report:
 
     Attributes:
         sample_rate, channels, frames: format of the input; ``duration`` in seconds.
-        bit_depth, codec: of the source file when known (``None`` otherwise).
+        bit_depth, codec: of the source file when known (``None`` otherwise); ``bitrate_kbps``:
+            a lossy file's mean bitrate as its container records it.
         peak_dbfs: highest sample magnitude; ``true_peak_dbtp``: highest 4x-oversampled one.
         rms_dbfs: RMS over all channels (a full-scale sine is -3.01 dBFS).
         loudness_lufs: integrated loudness, ITU-R BS.1770-4 (``-inf`` if nothing passes the gates).
@@ -104,6 +105,7 @@ class Report:
     codec_wall_hz: float | None = None
     hole_persistence: float = 0.0
     hole_run_bins: float = 0.0
+    bitrate_kbps: int | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict; non-finite numbers (silence) become ``None``."""
@@ -119,7 +121,8 @@ class Report:
             if self.clipped_samples else "none"
         )
         return [
-            f"format     {self.sample_rate} Hz, {self.channels} ch, {depth}{self.codec or 'unknown codec'}, "
+            f"format     {self.sample_rate} Hz, {self.channels} ch, {depth}{self.codec or 'unknown codec'}"
+            + (f" {self.bitrate_kbps} kbps" if self.bitrate_kbps else "") + ", "
             f"{int(minutes)}:{seconds:05.2f}",
             f"levels     peak {self.peak_dbfs:.2f} dBFS, true peak {self.true_peak_dbtp:+.2f} dBTP, "
             f"RMS {self.rms_dbfs:.2f} dBFS",
@@ -230,10 +233,14 @@ def analyze(source: str | os.PathLike | Audio, block_frames: int = BLOCK_FRAMES)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"analyze() takes a path or an Audio, not {type(source).__name__}")
     from .io import open_reader  # io pulls in PyAV: load it only for files
+    from .io_formats import RESTORABLE_CODECS, lossy_bitrate_kbps
 
     with open_reader(source) as reader:
         info = reader.info
         analyzer = StreamingAnalyzer(info.sample_rate, info.channels)
         for block in reader.blocks(block_frames):
             analyzer.update(block)
-    return analyzer.report(bit_depth=info.bit_depth, codec=info.codec)
+    report = analyzer.report(bit_depth=info.bit_depth, codec=info.codec)
+    if info.codec in RESTORABLE_CODECS:
+        report.bitrate_kbps = lossy_bitrate_kbps(source)
+    return report

@@ -24,7 +24,6 @@ model card), hence :func:`source_codec_of` and :func:`parse_source_codec`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -74,26 +73,16 @@ def parse_source_codec(text: str) -> SourceCodec:
     return SourceCodec(setting.codec, _usable_bitrate(setting.codec, kbps))
 
 
-def source_codec_of(path: str | Path, codec: str | None, rate: int) -> SourceCodec | None:
-    """The codec and bitrate of a lossy file of ``codec`` at ``rate`` Hz (its mean bitrate, from
-    the container), or ``None`` when the project cannot re-encode ``codec`` or no bitrate is
-    recorded."""
+def source_codec_of(codec: str | None, bitrate_kbps: int | None, rate: int) -> SourceCodec | None:
+    """The :class:`SourceCodec` of a lossy file of ``codec`` at ``rate`` Hz and (mean) bitrate
+    ``bitrate_kbps`` (as :class:`~audio_upscaler.analysis.Report` gives them), or ``None`` when
+    the project cannot re-encode ``codec`` or no bitrate is known."""
     from . import codecs
 
-    if codec not in codecs.CODECS:
-        return None
-    import av
-
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            stream = container.streams.audio[0]
-            bits = stream.bit_rate or stream.codec_context.bit_rate or container.bit_rate
-    except (av.error.FFmpegError, IndexError):
-        return None
-    if not bits:
+    if codec not in codecs.CODECS or not bitrate_kbps:
         return None
     lo, hi = codecs.BITRATE_LIMITS[codec]
-    return SourceCodec(codec, _usable_bitrate(codec, min(max(int(bits) // 1000, lo), hi)), int(rate))
+    return SourceCodec(codec, _usable_bitrate(codec, min(max(int(bitrate_kbps), lo), hi)), int(rate))
 
 
 def _usable_bitrate(codec: str, kbps: int) -> int:

@@ -266,6 +266,20 @@ def av_codec(name: str) -> str:
     return {"mp3float": "mp3", "aac_fixed": "aac"}.get(name, name)
 
 
+def lossy_bitrate_kbps(path: str | Path) -> int | None:
+    """Mean bitrate (kbps) of a file's first audio stream as its container records it (a VBR
+    file's mean), or ``None`` where none is recorded or FFmpeg cannot open the file."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = container.streams.audio[0]
+            bits = stream.bit_rate or stream.codec_context.bit_rate or container.bit_rate
+    except (av.error.FFmpegError, IndexError):
+        return None
+    return int(round(bits / 1000)) if bits else None
+
+
 def av_bit_depth(codec: str, sample_format: str) -> int | None:
     """Bit depth of a lossless FFmpeg stream, ``None`` for lossy codecs.
 

@@ -225,7 +225,8 @@ class Upscaler:
         source = None
         if self.codec_check and self._restores(name):
             source = self._checked_against(
-                name, self.source_codec or source_codec_of(input_path, info.codec, info.sample_rate), info.sample_rate)
+                name, self.source_codec or source_codec_of(report.codec, report.bitrate_kbps, info.sample_rate),
+                info.sample_rate)
             reason += (f"; fills checked by re-encoding as {source}" if source else
                        "; no codec check: the source's codec and bitrate are unknown (give --source-codec)")
         result = UpscaleResult(
