@@ -108,12 +108,13 @@ def test_onnx_round_trip(family, tmp_path):
 
 
 def test_onnx_export_keeps_the_restore_task_and_its_hole_filling(tmp_path):
-    """A restore model with hole filling, rescaled kept bins and a fill ceiling exports with its
-    task and gives the same output as in PyTorch."""
+    """A restore model with hole filling, rescaled kept bins, a fill ceiling and partial holes in
+    phase exports with its task and gives the same output as in PyTorch."""
     from audio_upscaler.export.onnx import export_onnx
     from audio_upscaler.export.onnx_backend import OnnxExtender, OnnxModel
 
-    model = tiny_model("apnet", prior="copy", fill_holes_db=3.0, kept_bins="rescale", fill_ceiling_db=6.0)
+    model = tiny_model("apnet", prior="copy", fill_holes_db=3.0, kept_bins="rescale", fill_ceiling_db=6.0,
+                       fill_phase_db=20.0)
     with torch.no_grad():
         model.amp_head.bias += 2.0  # +17 dB everywhere: the ceiling is what bounds the band below the cutoff
     model.task = "restore"
