@@ -13,10 +13,11 @@ louder than the decoded input is turned down by ``STEP_DB``, and the check repea
 codec removes it again and it is left alone; the band above the codec's low-pass never comes
 back from the round trip and is left alone too.
 
-Measured (``restore``, 44.1 kHz, the fixture's music, decoded-MP3 LSD ratio): 128 kbps 0.657x ->
-0.607x, 64 kbps 0.583x -> 0.584x; on 16 corpus validation clips the SI-SDR lost to the decoded
-input shrinks at every codec tried (MP3 128: -0.54 -> -0.28 dB music, -0.35 -> -0.06 dB speech;
-AAC 128 speech -0.50 -> -0.05 dB). The round trip must use the source's own codec and a bitrate
+Measured (``restore``, 44.1 kHz, the fixture's music, decoded-MP3 LSD ratio, benchmark method
+``restore+check``): 128 kbps 0.651x -> 0.597x, 64 kbps 0.586x -> 0.582x; on 16 corpus validation
+clips the SI-SDR lost to the decoded input shrinks at every codec tried (MP3 128 kbps: -0.67 ->
+-0.41 dB music, -0.42 -> -0.07 dB speech; AAC 128 kbps speech -0.63 -> -0.05 dB; the restore
+model card has the table). The round trip must use the source's own codec and a bitrate
 no higher than its own (a higher one keeps more, so real hole fills look wrong; see the restore
 model card), hence :func:`source_codec_of` and :func:`parse_source_codec`.
 """
