@@ -27,9 +27,10 @@ bin to its predicted amplitude, up or down, still with the decoded phase (with t
 on the fixture's 128 kbps MP3 chorale: +5 dB SI-SDR, LSD 0.72 -> 0.62); it trusts the amplitude
 head more.
 
-``fill_phase_db`` (40 in the shipped ``restore``) re-analyses the filled output: every bin louder
+``fill_phase_db`` (20 in the shipped ``restore``) re-analyses the filled output: every bin louder
 than the input, where the input lies no more than that many dB under it, takes the input's phase
-(its amplitude stays). Such a bin is a partial hole: the codec kept a quantized remnant that still
+(its amplitude stays; blended over ``FILL_HOLES_RAMP_DB`` at both edges, so that float rounding
+cannot flip a bin). Such a bin is a partial hole: the codec kept a quantized remnant that still
 carries the original's phase, so the fill adds to the original instead of adding an unrelated
 component to the error. A real hole (only leakage left, far under the fill) and the band above
 the cutoff keep the predicted phase. This is done after the inverse STFT, on the output's own
@@ -218,9 +219,13 @@ class APNet(UpscalerModel):
         the input at most ``fill_phase_db`` under them, take the input's phase (module docstring)."""
         re, im = self.stft(y)
         amp = (re.square() + im.square()).clamp_min(LOG_AMP_FLOOR**2).sqrt()
-        partial = (amp > in_mag) & (in_mag >= amp * 10 ** (-self.config.fill_phase_db / 20))
-        re = torch.where(partial, in_re * (amp / in_mag), re)
-        im = torch.where(partial, in_im * (amp / in_mag), im)
+        louder_db = (amp / in_mag).log() * (20 / math.log(10))
+        # 1 from FILL_HOLES_RAMP_DB over the input to that much under fill_phase_db, ramps in between:
+        # no hard edge, so nearby arithmetic (float32, ONNX) cannot flip a bin's phase
+        weight = ((louder_db / FILL_HOLES_RAMP_DB).clamp(0.0, 1.0)
+                  * ((self.config.fill_phase_db - louder_db) / FILL_HOLES_RAMP_DB).clamp(0.0, 1.0))
+        re = re + weight * (in_re * (amp / in_mag) - re)
+        im = im + weight * (in_im * (amp / in_mag) - im)
         return self.istft(re, im, length=n)
 
     def _fill_ceiling(self, out_log_amp: torch.Tensor, in_log_amp: torch.Tensor, cutoff_hz: torch.Tensor) -> torch.Tensor:
