@@ -14,7 +14,7 @@ codec removes it again and it is left alone; the band above the codec's low-pass
 back from the round trip and is left alone too.
 
 Measured (``restore``, 44.1 kHz, the fixture's music, decoded-MP3 LSD ratio, benchmark method
-``restore+check``): 128 kbps 0.651x -> 0.599x, 64 kbps 0.586x -> 0.581x; on 16 corpus validation
+``restore+check``): 128 kbps 0.646x -> 0.594x, 64 kbps 0.567x -> 0.559x; on 16 corpus validation
 clips the SI-SDR lost to the decoded input shrinks at every codec tried (MP3 128 kbps: -0.67 ->
 -0.41 dB music, -0.42 -> -0.07 dB speech; AAC 128 kbps speech -0.63 -> -0.05 dB, measured before
 ``fill_phase_db`` was set on the model; the restore
