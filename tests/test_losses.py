@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audio_upscaler.losses import (ComplexSTFTLoss, GeneratorLoss, GeneratorLossConfig, MelLoss,
-                                   MultiResolutionSTFTLoss, band_weights, outside_band_from_target)
+                                   MultiResolutionSTFTLoss, OverfillLoss, band_weights, outside_band_from_target)
 
 from .signals import harmonic_tone
 
@@ -175,3 +175,15 @@ def test_outside_band_from_target_hides_errors_above_the_source_band(clean):
     assert torch.allclose((low_error - target)[..., inner], mid[..., inner], atol=1e-5)
     full = torch.full((2,), SR / 2)
     assert outside_band_from_target(pred, target, full, SR) is pred
+
+
+def test_overfill_loss_counts_only_what_is_louder_than_the_target(clean):
+    """A prediction at half the target's level costs nothing; one at twice its level costs about
+    log 2 per bin; the generator loss adds it with its weight."""
+    overfill = OverfillLoss()
+    assert float(overfill(0.5 * clean, clean)) == pytest.approx(0.0, abs=1e-3)
+    assert float(overfill(2.0 * clean, clean)) == pytest.approx(np.log(2.0), abs=0.02)
+    loud = 2.0 * clean
+    total, parts = GeneratorLoss(GeneratorLossConfig(overfill_weight=0.5))(loud, clean)
+    assert set(parts) == {"stft", "l1", "overfill"}
+    assert float(total) == pytest.approx(0.7 * parts["stft"] + 0.3 * parts["l1"] + 0.5 * parts["overfill"], rel=1e-5)

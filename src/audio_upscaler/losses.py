@@ -110,6 +110,25 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
+class OverfillLoss(nn.Module):
+    """Mean over resolutions of ``max(0, log|Ŷ| - log|Y|)``: only what the prediction puts above
+    the target counts (a codec-restoration model that fills the gaps between sparse partials as if
+    they were spectral holes is louder than the target there; the symmetric log-magnitude term of
+    :class:`MultiResolutionSTFTLoss` weighs that no more than leaving a real hole too quiet)."""
+
+    def __init__(self, resolutions=RESOLUTIONS):
+        super().__init__()
+        self.resolutions = tuple((int(n), int(h)) for n, h in resolutions)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        p, t = _fold(pred), _fold(target)
+        total = pred.new_zeros(())
+        for n_fft, hop in self.resolutions:
+            mp, mt = stft_magnitude(p, n_fft, hop), stft_magnitude(t, n_fft, hop)
+            total = total + (mp.log() - mt.log()).clamp_min(0.0).mean()
+        return total / len(self.resolutions)
+
+
 COMPLEX_BANDS = ("high", "low", "kept", "all")
 #: ``ComplexSTFTLoss(band="kept")``: a bin counts as kept by the codec from this fraction of the
 #: target's amplitude (-6 dB) up.
@@ -203,10 +222,11 @@ class GeneratorLossConfig:
     sample_rate: int = 48_000
     complex_weight: float = 0.0
     complex_band: str = "high"
+    overfill_weight: float = 0.0
 
 
 class GeneratorLoss(nn.Module):
-    """Weighted sum of multi-resolution STFT, waveform L1, mel L1 and complex-spectrum losses.
+    """Weighted sum of multi-resolution STFT, waveform L1, mel L1, complex-spectrum and over-fill losses.
 
     ``forward(pred, target, cutoff_hz=None, degraded=None) -> (total, {name: value})`` (``degraded``:
     the model's input, needed by the complex loss on the ``kept`` band).
@@ -218,6 +238,7 @@ class GeneratorLoss(nn.Module):
         self.stft = MultiResolutionSTFTLoss(sample_rate=config.sample_rate, high_band_weight=config.high_band_weight)
         self.mel = MelLoss(config.sample_rate) if config.mel_weight else None
         self.complex = ComplexSTFTLoss(sample_rate=config.sample_rate, band=config.complex_band) if config.complex_weight else None
+        self.overfill = OverfillLoss() if config.overfill_weight else None
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None,
                 degraded: torch.Tensor | None = None):
@@ -231,7 +252,10 @@ class GeneratorLoss(nn.Module):
             parts["mel"] = self.mel(pred, target)
         if self.complex is not None:
             parts["complex"] = self.complex(pred, target, cutoff_hz, degraded)
-        weights = {"stft": c.stft_weight, "l1": c.l1_weight, "mel": c.mel_weight, "complex": c.complex_weight}
+        if self.overfill is not None:
+            parts["overfill"] = self.overfill(pred, target)
+        weights = {"stft": c.stft_weight, "l1": c.l1_weight, "mel": c.mel_weight, "complex": c.complex_weight,
+                   "overfill": c.overfill_weight}
         total = sum(weights[k] * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 

@@ -77,6 +77,7 @@ class LossSection:
     high_band_weight: float = 1.0
     complex_weight: float = 0.0
     complex_band: str = "high"  # high | low | kept | all (see losses.ComplexSTFTLoss)
+    overfill_weight: float = 0.0  # extra weight on predictions louder than the target (losses.OverfillLoss)
     discriminators: list = field(default_factory=list)
     adversarial_loss: str = "lsgan"
     adversarial_weight: float = 1.0

@@ -115,7 +115,8 @@ class Trainer:
         self.net = self._wrap(torch.compile(self.model) if t.compile else self.model)
         lc = config.loss
         self.loss = GeneratorLoss(GeneratorLossConfig(lc.stft_weight, lc.l1_weight, lc.mel_weight, lc.high_band_weight,
-                                                      self.sample_rate, lc.complex_weight, lc.complex_band)).to(self.device)
+                                                      self.sample_rate, lc.complex_weight, lc.complex_band,
+                                                      lc.overfill_weight)).to(self.device)
         self.optimizer = self._optimizer(self.model.parameters(), config.optim.lr)
         self.scheduler = self._scheduler()
         self.amp_dtype = autocast_dtype(t.precision, self.device)
