@@ -176,12 +176,12 @@ def assert_chunk_equals_whole_call(model, seconds: float, start_steps: int) -> N
     assert torch.allclose(whole, part, atol=1e-5)
 
 
-def phase_filled(fill_phase_db: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+def phase_filled(fill_phase_db: float | None, kept_bins: str = "input") -> tuple[torch.Tensor, torch.Tensor]:
     """A tiny hole-filling apnet whose amplitude head predicts +8.7 dB above 6 kHz and whose phase
     head turns every phase (random weights), on a full-band tone: STFTs ``(input, output)``."""
     torch.manual_seed(0)
     model = registry.build("apnet", **{**TINY_COPY, "prior": "none", "fill_holes_db": 3.0,
-                                       "fill_phase_db": fill_phase_db}).eval()
+                                       "fill_phase_db": fill_phase_db, "kept_bins": kept_bins}).eval()
     kc = int(6000 * 256 / 48_000)
     with torch.no_grad():
         model.amp_head.bias[kc:] = 1.0
@@ -191,16 +191,18 @@ def phase_filled(fill_phase_db: float | None) -> tuple[torch.Tensor, torch.Tenso
     return STFT(256, 64)(x[0]), STFT(256, 64)(y[0])
 
 
-def test_fill_phase_gives_partial_holes_the_input_phase():
+@pytest.mark.parametrize("kept_bins", ["input", "rescale"])
+def test_fill_phase_gives_partial_holes_the_input_phase(kept_bins):
     """Bins filled 8.7 dB over the input: with fill_phase_db=20 the input lies within 20 dB of the
     fill, so the output keeps the input's phase (output / input is close to a real factor; the
     modified spectrum is re-synthesised, so not exactly); without the option the predicted phase
-    stays (the head turned it). The amplitude is the fill's either way."""
+    stays (the head turned it). The amplitude is the fill's either way, also when kept bins are
+    rescaled (the phase step takes the input as it came in, not as rescaled)."""
     k = slice(int(7000 * 256 / 48_000), int(20_000 * 256 / 48_000))
     frames = slice(6, -6)
     angles, gains = {}, {}
     for db in (20.0, None):
-        sx, sy = phase_filled(db)
+        sx, sy = phase_filled(db, kept_bins)
         bx, by = sx[:, k, frames], sy[:, k, frames]
         strong = bx.abs() > 0.1 * bx.abs().max()
         angles[db] = float((by / bx)[strong].angle().abs().median())

@@ -204,10 +204,11 @@ class APNet(UpscalerModel):
             louder = out_log_amp - in_log_amp  # natural log of the amplitude ratio
             take = ((louder * (20 / math.log(10)) - self.config.fill_holes_db) / FILL_HOLES_RAMP_DB).clamp(0.0, 1.0)
             take = take * self._fillable[: take.shape[1], None]  # [bins, 1]: never the lowest bins
+            kept_re, kept_im = in_re, in_im
             if self.config.kept_bins != "input":  # to the predicted amplitude, phase kept
                 gain = (louder.clamp(max=0.0) if self.config.kept_bins == "shrink" else louder).exp()
-                in_re, in_im = in_re * gain, in_im * gain
-            out_re, out_im = in_re + take * (out_re - in_re), in_im + take * (out_im - in_im)
+                kept_re, kept_im = in_re * gain, in_im * gain
+            out_re, out_im = kept_re + take * (out_re - kept_re), kept_im + take * (out_im - kept_im)
         y = self.istft(out_re, out_im, length=n)
         if self.config.fill_phase_db is not None:
             y = self._partial_holes_in_phase(y, in_re, in_im, mag, n)
