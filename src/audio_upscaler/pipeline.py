@@ -186,7 +186,7 @@ class Upscaler:
         report = analyze(audio)
         name, _, cutoff = self._plan(report)
         blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
-        source = self._checked_against(name, self.source_codec, audio.sample_rate) if self.codec_check else None
+        source = self._check_source(name, None, audio.sample_rate)
         processed = list(self._process(blocks, audio.sample_rate, audio.channels, cutoff, name, source))
         out = np.concatenate(processed, axis=1) if processed else np.zeros((audio.channels, 0), np.float32)
         gain = self._normalize_gain(float(np.max(np.abs(out), initial=0.0)))
@@ -222,13 +222,12 @@ class Upscaler:
 
         report = analyze(input_path)
         name, reason, cutoff = self._plan(report)
-        source = None
-        if self.codec_check and self._restores(name):
-            source = self._checked_against(
-                name, self.source_codec or source_codec_of(report.codec, report.bitrate_kbps, info.sample_rate),
-                info.sample_rate)
-            reason += (f"; fills checked by re-encoding as {source}" if source else
-                       "; no codec check: the source's codec and bitrate are unknown (give --source-codec)")
+        source = self._check_source(name, source_codec_of(report.codec, report.bitrate_kbps, info.sample_rate),
+                                    info.sample_rate)
+        if source is not None:
+            reason += f"; fills checked by re-encoding as {source}"
+        elif self.codec_check and self._restores(name):
+            reason += "; no codec check: the source's codec and bitrate are unknown (give --source-codec)"
         result = UpscaleResult(
             info.sample_rate, self.target_rate, info.channels, report.duration, cutoff, name, reason, 0.0,
             str(output_path), report,
@@ -298,10 +297,12 @@ class Upscaler:
         extender = self._extender(name)
         return extender is not None and not extender.keeps_low_band
 
-    def _checked_against(self, name: str, source: SourceCodec | None, input_rate: int) -> SourceCodec | None:
-        """``source`` (coded at ``input_rate`` unless it says otherwise) when model ``name``
-        restores the whole band (its fills are then checked against the source's codec), else ``None``."""
-        if source is None or not self._restores(name):
+    def _check_source(self, name: str, file_source: SourceCodec | None, input_rate: int) -> SourceCodec | None:
+        """The codec a restoration by model ``name`` is checked against: ``source_codec`` if given,
+        else what the file says (``file_source``), coded at ``input_rate`` unless it says otherwise;
+        ``None`` when no check is asked for, none is known, or ``name`` keeps the low band."""
+        source = self.source_codec or file_source
+        if not (self.codec_check and source is not None and self._restores(name)):
             return None
         return source if source.sample_rate else replace(source, sample_rate=int(input_rate))
 

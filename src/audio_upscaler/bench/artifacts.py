@@ -185,12 +185,10 @@ def level_check(upscaler, clean: np.ndarray, task: str = DEFAULT_TASK) -> dict:
 
 def make_upscaler(method: str, task: str = DEFAULT_TASK, **options):
     """The pipeline for a benchmark method name (a model name, or ``MODEL+check``: with the codec
-    check against ``task``'s codec), without the limiter."""
-    from ..pipeline import Upscaler
-    from .runner import CHECK_SUFFIX, method_model, source_codec
+    check against ``task``'s codec) at 48 kHz, without the limiter."""
+    from . import runner
 
-    return Upscaler(method_model(method), RATE, limiter=False, codec_check=method.endswith(CHECK_SUFFIX),
-                    source_codec=source_codec(method, task), **options)
+    return runner.make_upscaler(method, task, RATE, limiter=False, **options)
 
 
 def check_model(model: str, clips: dict[str, np.ndarray], task: str = DEFAULT_TASK) -> dict:

@@ -116,6 +116,15 @@ def method_model(method: str) -> str:
     return METHOD_MODELS.get(name, name)
 
 
+def make_upscaler(method: str, task: str, rate: int, **options):
+    """The pipeline that benchmark ``method`` runs on ``task`` at ``rate`` Hz (a ``+check`` method
+    with the codec check against the task's codec); ``options`` go to ``Upscaler``."""
+    from ..pipeline import Upscaler
+
+    return Upscaler(method_model(method), rate, codec_check=method.endswith(CHECK_SUFFIX),
+                    source_codec=source_codec(method, task), **options)
+
+
 def method_applies(method: str, task: str) -> bool:
     """A ``+check`` method runs on codec tasks only (elsewhere it would be its model again)."""
     return not method.endswith(CHECK_SUFFIX) or TASKS[task].codec is not None
@@ -229,13 +238,10 @@ class Runner:
     def upscaler(self, method: str, task: str, rate: int, warmup_input: Path):
         """One pipeline per (method, rate, source codec), warmed up once (untimed) on the start of an input."""
         from ..io import read_audio
-        from ..pipeline import Upscaler
 
-        source = source_codec(method, task)
-        key = (method, rate, source)
+        key = (method, rate, source_codec(method, task))
         if key not in self._upscalers:
-            upscaler = Upscaler(method_model(method), rate, codec_check=method.endswith(CHECK_SUFFIX),
-                                source_codec=source)
+            upscaler = make_upscaler(method, task, rate)
             audio = read_audio(warmup_input)
             upscaler.upscale(Audio(audio.samples[:, : int(WARMUP_SECONDS * audio.sample_rate)], audio.sample_rate))
             self._upscalers[key] = upscaler
