@@ -20,6 +20,14 @@ def band_level_db(x: np.ndarray, low_hz: float, high_hz: float, rate: int = RATE
     return float(10 * np.log10(power[band].sum() + 1e-30))
 
 
+def write_mp3(path, samples: np.ndarray, kbps: int) -> None:
+    """Mono ``[1, T]`` at ``RATE`` as a CBR MP3 file, written by the project's own writer."""
+    from audio_upscaler.audio import Audio
+    from audio_upscaler.io import output_format_for, write_audio
+
+    write_audio(path, Audio(np.clip(samples, -1, 1), RATE), output_format_for(str(path), bitrate_kbps=kbps))
+
+
 def tonal_clip(seconds: float = 2.0) -> np.ndarray:
     """Harmonics of 220 Hz up to 6 kHz over a -70 dBFS noise floor: ``[1, T]`` float32."""
     t = np.arange(int(seconds * RATE)) / RATE
@@ -96,16 +104,9 @@ def test_parse_source_codec_rejects_bad_text(text, message):
 
 
 def test_the_source_codec_is_read_from_a_lossy_file(tmp_path):
-    import lameenc
-
     from audio_upscaler.analysis import analyze
 
-    pcm = (tonal_clip(1.0)[0] * 32767).astype("<i2")
-    encoder = lameenc.Encoder()
-    encoder.set_in_sample_rate(RATE)
-    encoder.set_channels(1)
-    encoder.set_bit_rate(96)
-    (tmp_path / "x.mp3").write_bytes(bytes(encoder.encode(pcm.tobytes()) + encoder.flush()))
+    write_mp3(tmp_path / "x.mp3", tonal_clip(1.0), 96)
     report = analyze(tmp_path / "x.mp3")
     assert (report.codec, report.bitrate_kbps) == ("mp3", 96)
     assert "mp3 96 kbps" in report.summary_lines()[0]
@@ -153,19 +154,12 @@ def test_the_check_brings_a_restored_mp3_closer_to_the_original(chorale_at_128k,
 
 
 def test_a_lossy_files_codec_is_read_and_named_only_when_the_check_is_asked_for(chorale_at_128k, monkeypatch, tmp_path):
-    import lameenc
-
     from audio_upscaler.models import registry
     from audio_upscaler.pipeline import Upscaler
 
     monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))
     _, decoded = chorale_at_128k
-    encoder = lameenc.Encoder()
-    encoder.set_in_sample_rate(RATE)
-    encoder.set_channels(1)
-    encoder.set_bit_rate(112)
-    pcm = (np.clip(decoded[0], -1, 1) * 32767).astype("<i2")
-    (tmp_path / "in.mp3").write_bytes(bytes(encoder.encode(pcm.tobytes()) + encoder.flush()))
+    write_mp3(tmp_path / "in.mp3", decoded, 112)
     outputs = {}
     for check in (False, True):
         result = Upscaler("restore", RATE, codec_check=check).upscale_file(tmp_path / "in.mp3", tmp_path / f"{check}.wav")
