@@ -62,6 +62,7 @@ def test_shipped_default_model_passes_the_artifact_checks(monkeypatch, tmp_path)
     assert ours["quiet_noise_band_vs_reference_db"] < 3  # no hiss added to a noise floor
     assert ours["chunk_seam_max_dbfs"] < -90  # chunks join exactly
     assert ours["dual_mono_lr_max_dbfs"] < -90 and abs(ours["panned_ild_error_db"]) < 1
+    assert abs(ours["panned_band_dbfs"] - ours["panned_reference_band_dbfs"]) < 3  # the band is really there
     assert abs(ours["kept_band_change_db"]) < 0.1 and abs(ours["loudness_change_lu"]) < 0.5
     assert ours["birdies"]["speech"]["extra_peaks"] <= 2
     assert ours["birdies"]["music"]["extra_peaks"] < 0.5 * sbr["birdies"]["music"]["extra_peaks"]

@@ -152,14 +152,19 @@ def seam_check(make_upscaler, clean: np.ndarray, task: str = DEFAULT_TASK) -> di
 
 def stereo_check(upscaler, mono: np.ndarray, task: str = DEFAULT_TASK) -> dict:
     """Dual-mono stays dual-mono (largest L-R difference, dBFS); a source panned 6.02 dB left
-    keeps its level difference in the generated band (error in dB)."""
+    keeps its level difference in the generated band (error in dB). The generated band's level
+    (dBFS, both channels) and the clean reference's in the same band say whether that error
+    lies in an audible band: many clips have next to nothing above a codec's cutoff."""
     dual = run(upscaler, band_limited(np.repeat(mono[:1], 2, axis=0), task))
     panned_in = np.concatenate([mono[:1], 0.5 * mono[:1]])
     check = band_limited(panned_in, task)
     out = run(upscaler, check)
-    left, right = (band_level_db(out[i : i + 1], check.cutoff_hz * 1.05, RATE / 2) for i in (0, 1))
+    band = (check.cutoff_hz * 1.05, RATE / 2)
+    left, right = (band_level_db(out[i : i + 1], *band) for i in (0, 1))
     return {"dual_mono_lr_max_dbfs": to_db(float(np.max(np.abs(dual[0] - dual[1])))),
-            "panned_ild_error_db": (left - right) - 20 * np.log10(2.0)}
+            "panned_ild_error_db": (left - right) - 20 * np.log10(2.0),
+            "panned_band_dbfs": band_level_db(out, *band),
+            "panned_reference_band_dbfs": band_level_db(check.reference, *band)}
 
 
 def loudness_lufs(x: np.ndarray) -> float:
