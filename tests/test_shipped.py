@@ -70,6 +70,24 @@ def test_default_model_beats_sinc_and_keeps_the_low_band(clip, monkeypatch, tmp_
     assert 10 * np.log10(diff) < -40
 
 
+def test_air_continues_the_default_model_above_24_khz(monkeypatch, tmp_path):
+    """16 kHz music to 96 kHz: the model fills up to 24 kHz; with ``air`` band replication goes on
+    above it, falling off from the model's top band, not louder than it; the kept band is the same."""
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))  # only shipped models
+    clean, rate = sf.read(VALIDATION / "music/bwv333.flac", dtype="float32", always_2d=True)
+    from audio_upscaler.dsp.resample import resample
+
+    low = Audio(resample(clean.T[:1, : 4 * rate], rate, 16_000), 16_000)
+    plain, airy = (Upscaler("default", 96_000, air=air, limiter=False).upscale(low).samples for air in (False, True))
+    spec = lambda x, a, b: 10 * np.log10(np.sum(  # noqa: E731  band energy (dB)
+        np.abs(np.fft.rfft(x * np.hanning(x.shape[-1])))[:, (freqs >= a) & (freqs < b)] ** 2) + 1e-30)
+    freqs = np.fft.rfftfreq(plain.shape[1], 1 / 96_000)
+    model_top = spec(airy, 16_000, 22_000)
+    assert spec(plain, 25_000, 48_000) < model_top - 60  # nothing invented above 24 kHz by default
+    assert model_top - 30 < spec(airy, 25_000, 32_000) < model_top + 3
+    assert spec(airy - plain, 0, 7_000) < spec(plain, 0, 7_000) - 60
+
+
 def test_auto_says_why_a_lossy_input_gets_the_default_model():
     name, reason = choose_extender("auto", full_band=False, lossy=True)
     if "restore" in registry.available_models():

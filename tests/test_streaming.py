@@ -176,6 +176,30 @@ def test_model_at_another_native_rate_and_sbr(models_dir, x):
         assert error_db(y[:, streamer.latency_samples :], reference) < -60, name
 
 
+def band_db(x: np.ndarray, rate: int, low_hz: float, high_hz: float) -> float:
+    """Energy of ``x [C, T]`` between ``low_hz`` and ``high_hz`` (dB, arbitrary reference;
+    Hann-windowed, so the clip's abrupt edges do not spread over every band)."""
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.shape[-1]), axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(x.shape[-1], 1 / rate)
+    return 10 * np.log10(spec[:, (freqs >= low_hz) & (freqs < high_hz)].sum() + 1e-30)
+
+
+def test_air_streams_like_the_offline_pipeline(models_dir, x):
+    """``air`` (band replication above a model's native Nyquist frequency: 16 kHz for a 32 kHz
+    model in a 48 kHz pipeline; its level is tested with the shipped model in test_shipped)
+    streams like the offline pipeline and leaves the band under the cutoff alone."""
+    model = tiny_model(STREAMING[0], sample_rate=32_000)
+    model.save(models_dir / "native-32k")
+    plain, airy = (offline("native-32k", x, 48_000, air=air) for air in (False, True))
+    keep = 0.9 * CUTOFF_HZ
+    change = airy - plain
+    assert band_db(change, 48_000, 0, keep) < band_db(plain, 48_000, 0, keep) - 60
+    assert band_db(change, 48_000, 16_000, 24_000) > band_db(plain, 48_000, 16_000, 24_000) - 10
+    streamer = StreamingUpscaler(model, INPUT_RATE, 48_000, 441, channels=2, cutoff_hz=CUTOFF_HZ, air=True)
+    y, _ = stream(streamer, x, [441])
+    assert error_db(y[:, streamer.latency_samples :], airy) < -60
+
+
 def test_bad_use_raises():
     with pytest.raises(UpscalerError):
         StreamingUpscaler("none", 48_000, 16_000, 256)

@@ -124,6 +124,47 @@ class _SBR:
         return self._sbr.extend(base, sample_rate, cutoff_hz)
 
 
+class AirExtension:
+    """``inner`` (a neural extender whose prediction stops at its native Nyquist frequency, 24 kHz
+    for a 48 kHz model) continued above that top by band replication, for ``air`` at high output
+    rates: a 96 kHz output then gets content up to 48 kHz instead of an empty band over 24 kHz.
+    Same interface as ``inner``; context and alignment cover both stages."""
+
+    #: Band replication starts this far under the inner model's Nyquist frequency: the top few
+    #: hundred Hz of its output lie in the resampler's transition band.
+    TOP_FRACTION = 0.96
+
+    def __init__(self, inner: BandExtender, top_hz: float) -> None:
+        self.inner, self.top_hz = inner, float(top_hz)
+        self.name, self.keeps_low_band = inner.name, inner.keeps_low_band
+        self._sbr = _SBR()
+
+    def context_samples(self, sample_rate: int) -> int:
+        return self.inner.context_samples(sample_rate) + self._sbr.context_samples(sample_rate)
+
+    def lookahead_samples(self, sample_rate: int) -> int:
+        inner = getattr(self.inner, "lookahead_samples", self.inner.context_samples)
+        return inner(sample_rate) + self._sbr.context_samples(sample_rate)
+
+    def alignment(self, sample_rate: int) -> int:
+        return math.lcm(self.inner.alignment(sample_rate), self._sbr.alignment(sample_rate))
+
+    def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+        """``base [C, T]`` -> ``[C, T]``: the inner prediction, with band replication above
+        ``max(top_hz, cutoff_hz)`` (band replication adds only above its cutoff)."""
+        predicted = self.inner.extend(base, sample_rate, cutoff_hz)
+        return self._sbr.extend(predicted, sample_rate, max(self.top_hz, float(cutoff_hz)))
+
+
+def with_air(extender: BandExtender | None, sample_rate: int) -> BandExtender | None:
+    """``extender`` continued by band replication above its native Nyquist frequency when that
+    lies under ``sample_rate / 2`` (a neural model at 48 kHz in a 96 kHz pipeline); else itself."""
+    native = getattr(extender, "native_rate", 0)
+    if extender is None or not native or native >= sample_rate:
+        return extender
+    return AirExtension(extender, AirExtension.TOP_FRACTION * native / 2)
+
+
 def available_names(backend: str = "torch") -> list[str]:
     """Every name :func:`get_extender` accepts, besides ``auto``."""
     return [*NON_NEURAL, *_neural_names(backend)]

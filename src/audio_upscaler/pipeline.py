@@ -23,7 +23,7 @@ from .bandwidth import FULL_BAND_FRACTION
 from .chunking import process_chunked
 from .consistency import SourceCodec, codec_consistent, parse_source_codec, source_codec_of
 from .errors import UpscalerError
-from .extenders import BACKENDS, BandExtender, choose_extender, get_extender
+from .extenders import BACKENDS, BandExtender, choose_extender, get_extender, with_air
 from .io_formats import LOSSLESS, RESTORABLE_CODECS
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
@@ -321,6 +321,8 @@ class Upscaler:
         (``source``: the codec a restoration is checked against)."""
         resampled = self._resample(blocks, input_rate, channels)
         extender = self._extender(name)
+        if self.air:
+            extender = with_air(extender, self.target_rate)
         if extender is None:
             yield from resampled
             return

@@ -45,7 +45,7 @@ import numpy as np
 
 from .dsp.resample import StreamResampler, output_length
 from .errors import UpscalerError
-from .extenders import BandExtender
+from .extenders import BandExtender, with_air
 
 #: Input seconds the latency measurement runs for (covers soxr's start-up and a steady stretch).
 MEASURE_SECONDS = 2.0
@@ -89,6 +89,8 @@ class StreamingUpscaler:
         upscaler = Upscaler("none", self.target_rate, quality=quality, stereo=stereo, air=air, cutoff_hz=self.cutoff_hz,
                             backend=backend)
         self.name, extender = _resolve(model, backend)
+        if air:
+            extender = with_air(extender, self.target_rate)
         limit = self.target_rate / 2 if air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if extender is not None and self.cutoff_hz >= 0.98 * limit:  # nothing to add (as the pipeline)
             self.name, extender = "none", None
