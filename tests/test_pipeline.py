@@ -74,6 +74,32 @@ def test_level_is_kept_by_default_and_normalize_sets_the_peak():
     assert db(np.abs(normalized).max()) == pytest.approx(-1.0, abs=0.05)
 
 
+def test_normalize_leaves_silence_silent(tmp_path):
+    """Digital silence through an extender that leaves a tiny residue (1e-7 from a model) must not
+    be raised by 140 dB into noise, in memory or through a file."""
+
+    class Residue:
+        name, keeps_low_band = "residue", True
+
+        def context_samples(self, sample_rate):
+            return 0
+
+        def alignment(self, sample_rate):
+            return 1
+
+        def extend(self, base, sample_rate, cutoff_hz):
+            return base + np.float32(1e-7) * np.random.default_rng(0).standard_normal(base.shape).astype(np.float32)
+
+    up = Upscaler("sbr", 48_000, normalize_dbfs=-1.0)
+    up._extenders["sbr"] = Residue()
+    silence = Audio(np.zeros((1, 32_000), np.float32), 16_000)
+    assert np.abs(up.upscale(silence).samples).max() < 1e-6
+    path = tmp_path / "silence.wav"
+    sf.write(path, silence.samples.T, 16_000, subtype="PCM_16")
+    up.upscale_file(path, tmp_path / "out.wav")
+    assert np.abs(sf.read(tmp_path / "out.wav")[0]).max() < 1e-4
+
+
 def test_limiter_prevents_clipping():
     x = harmonic_tone(16_000, 1.0, top_hz=7_000)
     x = x / np.abs(x).max() * 0.999
@@ -86,6 +112,40 @@ def test_target_below_input_is_refused():
 
     with pytest.raises(UpscalerError, match="below the input rate"):
         Upscaler("sbr", 44_100).upscale(Audio(np.zeros((1, 4800), np.float32), 48_000))
+
+
+def test_a_tone_under_2_khz_is_only_resampled_by_auto():
+    """A 1 kHz tone "stops" at about 1.3 kHz: not a band limit to extend (a model given that
+    cutoff filled 1.2-2.5 kHz louder than the tone); analysis says what it is."""
+    from audio_upscaler.analysis import analyze
+
+    t = np.arange(2 * 44_100) / 44_100
+    tone = Audio((0.3 * np.sin(2 * np.pi * 1_000 * t))[None].astype(np.float32), 44_100)
+    report = analyze(tone)
+    assert report.cutoff_hz < 2_000 and not report.lossy_fingerprint
+    assert "a tone or a sparse signal" in report.verdict
+    up = Upscaler("auto", 48_000)
+    assert up._plan(report)[0] == "none"
+    out = up.upscale(tone).samples
+    assert abs(db(np.sqrt(np.mean(out**2)) / np.sqrt(np.mean(tone.samples**2)))) < 0.1
+    assert Upscaler("auto", 48_000, cutoff_hz=1_200)._plan(report)[0] != "none"  # --cutoff still extends
+
+
+@pytest.mark.parametrize("cutoff", [100.0, 0.0, -5.0, float("nan"), float("inf")])
+def test_a_cutoff_out_of_range_is_refused(cutoff):
+    from audio_upscaler.errors import UpscalerError
+
+    with pytest.raises(UpscalerError, match="cutoff must be a frequency of at least 1000 Hz"):
+        Upscaler("sbr", 48_000, cutoff_hz=cutoff)
+
+
+def test_a_cutoff_at_or_above_the_input_nyquist_is_refused():
+    from audio_upscaler.errors import UpscalerError
+
+    audio = band_limited(48_000, 0.5, 16_000, seed=1)
+    with pytest.raises(UpscalerError, match="not below the input's Nyquist frequency 8000 Hz"):
+        Upscaler("sbr", 48_000, cutoff_hz=9_000).upscale(audio)
+    assert Upscaler("sbr", 48_000, cutoff_hz=7_500).upscale(audio).sample_rate == 48_000
 
 
 def test_upscale_file_writes_flac_with_tags(tmp_path):

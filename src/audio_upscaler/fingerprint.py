@@ -73,6 +73,10 @@ ACTIVE_POWER = 1e-12  # neighbourhood power per bin (about -120 dBFS) below whic
 STANDARD_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 RESAMPLER_WALL = (0.93, 1.01)  # wall position as a fraction of the source's Nyquist
 OPUS_WALL_HZ = (19_800.0, 20_200.0)
+#: Content that stops below this (Hz) is a tone or a sparse signal (a test tone, a bass line
+#: alone), not a recording whose band was cut: no codec or source rate is read from it, and
+#: ``auto`` does not extend it.
+SPARSE_MAX_HZ = 2_000.0
 TELEPHONE_MAX_HZ = 4_050.0
 
 
@@ -190,6 +194,8 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
         guess, lossy, verdict = classify(CutoffEstimate(wall_hz, [wall_hz], False, True), sample_rate, hole_fraction,
                                          hole_persistence=hole_persistence, hole_run_bins=hole_run_bins)
         return guess, lossy, f"content fades out above {khz} under a steep wall at {verdict.removeprefix('content stops at ')}"
+    if est.hz < SPARSE_MAX_HZ:
+        return None, False, f"content stops at {khz}: a tone or a sparse signal, not a band-limited recording"
     rate = source_rate(est.hz, sample_rate)
     under = ""
     if rate is None and resampler_wall_hz is not None:

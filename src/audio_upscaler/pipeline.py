@@ -9,6 +9,7 @@ block by block, so memory does not grow with the length of the file.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -24,12 +25,19 @@ from .chunking import process_chunked
 from .consistency import SourceCodec, codec_consistent, parse_source_codec, source_codec_of
 from .errors import UpscalerError
 from .extenders import BACKENDS, BandExtender, choose_extender, get_extender, with_air
+from .fingerprint import SPARSE_MAX_HZ as MIN_EXTEND_HZ
 from .io_formats import LOSSLESS, RESTORABLE_CODECS
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
 AIR_LIMIT_HZ = 24_000.0
 #: Below this input rate even a file whose content reaches its Nyquist frequency is extended.
 FULL_BAND_MIN_RATE = 44_100
+#: ``auto`` extends no content that stops below ``MIN_EXTEND_HZ`` (the models are trained on
+#: cutoffs from 2 kHz up, and such content is a tone or a sparse signal, see
+#: :data:`audio_upscaler.fingerprint.SPARSE_MAX_HZ`); ``--cutoff`` may go down to this (Hz).
+MIN_USER_CUTOFF_HZ = 1_000.0
+#: ``normalize_dbfs`` leaves an output whose peak is under this alone (dBFS; a 16-bit LSB is -90).
+SILENCE_PEAK_DBFS = -100.0
 STEREO_MODES = ("independent", "mid-side")
 MIN_RATE, MAX_RATE = 8_000, 768_000
 BLOCK_FRAMES = 65_536
@@ -149,8 +157,8 @@ class Upscaler:
             raise UpscalerError(f"stereo mode must be one of {', '.join(STEREO_MODES)}")
         if normalize_dbfs is not None and not -60.0 <= normalize_dbfs <= 0.0:
             raise UpscalerError("normalize level must be between -60 and 0 dBFS")
-        if cutoff_hz is not None and cutoff_hz <= 0:
-            raise UpscalerError("cutoff must be a positive frequency in Hz")
+        if cutoff_hz is not None and not (math.isfinite(cutoff_hz) and cutoff_hz >= MIN_USER_CUTOFF_HZ):
+            raise UpscalerError(f"cutoff must be a frequency of at least {MIN_USER_CUTOFF_HZ:.0f} Hz, got {cutoff_hz}")
         from .dsp.resample import QUALITIES
 
         if quality not in QUALITIES:
@@ -253,6 +261,9 @@ class Upscaler:
     # ------------------------------------------------------------------ planning
 
     def _check_rates(self, input_rate: int) -> None:
+        if self.cutoff_hz is not None and self.cutoff_hz >= input_rate / 2:
+            raise UpscalerError(f"cutoff {self.cutoff_hz:.0f} Hz is not below the input's Nyquist frequency "
+                                f"{input_rate / 2:.0f} Hz: nothing above it to extend")
         if self.target_rate < input_rate:
             raise UpscalerError(
                 f"target rate {self.target_rate} Hz is below the input rate {input_rate} Hz; "
@@ -282,6 +293,9 @@ class Upscaler:
             faded = f"a gentle fade from {report.cutoff_hz / 1000:.1f} kHz, not a band limit (dark source or soft filter)"
             reason = (f"{faded}: resampling only; --cutoff sets where to extend from" if name == "none"
                       else f"{reason}; {faded}: kept up to {cutoff / 1000:.1f} kHz")
+        if self.model == "auto" and name != "none" and self.cutoff_hz is None and cutoff < MIN_EXTEND_HZ:
+            name, reason = "none", (f"content ends under {MIN_EXTEND_HZ / 1000:.0f} kHz, so a tone or a sparse signal rather "
+                                    "than a band-limited recording; resampling only; --cutoff sets where to extend from")
         limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if name != "none" and cutoff >= 0.98 * limit:
             name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
@@ -384,7 +398,10 @@ class Upscaler:
     # ------------------------------------------------------------------ finishing and writing
 
     def _normalize_gain(self, peak: float) -> float:
-        if self.normalize_dbfs is None or peak <= 0.0:
+        """Gain that brings ``peak`` (linear) to ``normalize_dbfs``; 1 when not asked for or when
+        the output is silence (a peak under ``SILENCE_PEAK_DBFS``: rounding noise or a model's
+        residue, which normalizing would raise by 100 dB or more into audible noise)."""
+        if self.normalize_dbfs is None or peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
             return 1.0
         from .dsp.finish import peak_normalize_gain
 
