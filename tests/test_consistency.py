@@ -171,6 +171,23 @@ def test_a_lossy_files_codec_is_read_and_named_only_when_the_check_is_asked_for(
     assert "codec and bitrate are unknown" in result.model_reason
     result = Upscaler("default", RATE, source_codec="mp3:128").upscale_file(tmp_path / "decoded.wav", tmp_path / "d.wav")
     assert "re-encoding" not in result.model_reason  # a band extender keeps the decoded band: nothing to check
+    assert "no codec check: it checks restoration models, and 'default' keeps the input's band" in result.model_reason
+
+
+def test_a_declared_source_codec_makes_auto_restore_a_plain_band_limited_wav(monkeypatch, tmp_path):
+    """A WAV decoded from a lossy file may show no codec in its spectrum (here: a clean tonal clip
+    cut at 8 kHz); ``--source-codec`` says it is lossy, so ``auto`` restores it, checked."""
+    from audio_upscaler.dsp.resample import resample
+    from audio_upscaler.models import registry
+    from audio_upscaler.pipeline import Upscaler
+
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))
+    sf.write(tmp_path / "in.wav", resample(tonal_clip(1.0), RATE, 16_000)[0], 16_000)
+    plain = Upscaler("auto", RATE).upscale_file(tmp_path / "in.wav", tmp_path / "a.wav")
+    declared = Upscaler("auto", RATE, source_codec="mp3:64").upscale_file(tmp_path / "in.wav", tmp_path / "b.wav")
+    assert plain.model == "default" and declared.model == "restore"
+    assert "decoded from mp3 64 kbps, says --source-codec" in declared.model_reason
+    assert "fills checked by re-encoding as mp3 64 kbps" in declared.model_reason
 
 
 def test_benchmark_methods_with_the_check():

@@ -236,6 +236,8 @@ class Upscaler:
             reason += f"; fills checked by re-encoding as {source}"
         elif self.codec_check and self._restores(name):
             reason += "; no codec check: the source's codec and bitrate are unknown (give --source-codec)"
+        elif self.codec_check and name != "none":
+            reason += f"; no codec check: it checks restoration models, and '{name}' keeps the input's band"
         result = UpscaleResult(
             info.sample_rate, self.target_rate, info.channels, report.duration, cutoff, name, reason, 0.0,
             str(output_path), report,
@@ -288,6 +290,8 @@ class Upscaler:
         # 24 kHz MP3 is full band for its rate); a fade with no band limit stays a fade.
         coded = not lossy and not fades and getattr(report, "codec", None) in RESTORABLE_CODECS
         why = f"lossy codec ({report.codec} file)" if coded else "lossy-codec fingerprint found"
+        if self.source_codec is not None and not lossy and not fades:  # the user says it was decoded from a lossy file
+            coded, why = True, f"decoded from {self.source_codec}, says --source-codec"
         name, reason = choose_extender(self.model, full_band, lossy or coded, self.backend, why)
         if fades:
             faded = f"a gentle fade from {report.cutoff_hz / 1000:.1f} kHz, not a band limit (dark source or soft filter)"
