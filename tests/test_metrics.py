@@ -173,6 +173,16 @@ def test_align_detects_and_removes_a_known_shift(shift):
         assert metrics.evaluate_pair(ref, est, rate, align=False)["snr"] < 1.0
 
 
+def test_silence_has_no_delay():
+    """Identical silent files: no lag (every lag correlates equally, at zero), LSD 0."""
+    silence = np.zeros((1, 16000), np.float32)
+    assert metrics.align(silence, silence, max_lag=1600).lag == 0
+    noise = white_noise(16000, 1.0, seed=3)
+    assert metrics.align(noise, silence, max_lag=1600).lag == 0
+    result = metrics.evaluate_pair(silence, silence, 16000)
+    assert result["delay_samples"] == 0 and result["lsd"] == 0.0
+
+
 def test_multichannel_results_are_channel_means():
     rate = 16000
     ref = white_noise(rate, 1.0, channels=2, seed=9)
