@@ -242,6 +242,14 @@ def test_pipeline_onnxruntime_backend_equals_torch(onnx_model_dir, monkeypatch):
         Upscaler("missing", 48_000, backend="onnxruntime")
 
 
+def test_auto_on_onnxruntime_without_an_export_says_how_to_make_one(monkeypatch, tmp_path):
+    from audio_upscaler.extenders import choose_extender
+
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(tmp_path))  # the shipped models have no ONNX export
+    name, reason = choose_extender("auto", full_band=False, lossy=False, backend="onnxruntime")
+    assert name == "sbr" and "no model exported to ONNX" in reason and "audio-upscaler export" in reason
+
+
 def test_streaming_runs_an_onnx_export(onnx_model_dir):
     from audio_upscaler.export.onnx_backend import load_extender
     from audio_upscaler.models.base import UpscalerModel

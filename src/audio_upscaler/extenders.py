@@ -215,4 +215,7 @@ def choose_extender(requested: str, full_band: bool, lossy: bool, backend: str =
         if lossy:
             return "default", f"{why_lossy}, but no 'restore' model is installed"
         return "default", "band-limited input"
+    if backend == "onnxruntime":
+        return "sbr", ("band-limited input (no model exported to ONNX: `audio-upscaler export default "
+                       "--format onnx` makes one; using band replication)")
     return "sbr", "band-limited input (no neural model installed; using band replication)"
