@@ -151,6 +151,18 @@ def test_existing_outputs_are_never_replaced_without_overwrite(capsys, tmp_path)
         assert_complete(src, out, name, rate=44_100)
 
 
+def test_a_refused_run_with_other_settings_does_not_undo_a_finished_one(capsys, tmp_path):
+    """Finished with sbr; a run with other settings is refused (outputs exist); the next sbr run
+    still skips the finished files instead of refusing them too."""
+    src = make_tree(tmp_path / "in", {"a.wav": (16_000, 1), "b.wav": (16_000, 1)})
+    out = tmp_path / "out"
+    assert batch(capsys, src, "-o", out, "-m", "sbr", "-j", "1", "-q")[0] == 0
+    assert batch(capsys, src, "-o", out, "-m", "none", "-j", "1", "-q")[0] == 2
+    code, stdout, _ = batch(capsys, src, "-o", out, "-m", "sbr", "-j", "1", "--json")
+    assert code == 0 and (json.loads(stdout)["skipped"], json.loads(stdout)["failed"]) == (2, 0)
+    assert {r["event"] for r in read_journal(out / JOURNAL_NAME).values()} == {"done"}
+
+
 def test_nothing_is_written_outside_out_dir(capsys, tmp_path):
     src = make_tree(tmp_path / "in", {"a.wav": (16_000, 1), "sub/b.wav": (16_000, 1)})
     elsewhere = tmp_path / "elsewhere"

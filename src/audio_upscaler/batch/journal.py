@@ -9,8 +9,10 @@ relative to ``OUT_DIR``):
   input's ``input_bytes``/``input_mtime_ns``.
 - ``failed``: with the ``reason``; nothing was written.
 
-Only the last event of each file counts.  A torn last line (the process was killed while
-writing it) is ignored.  Outputs are committed atomically by the writers, so an output either
+Only the last event of each file counts, except that a ``failed`` event after a ``done`` leaves
+the ``done`` in force (nothing was written, so the finished output still stands: a run with other
+settings that was refused must not make the next run with the first settings redo or refuse it).
+A torn last line (the process was killed while writing it) is ignored.  Outputs are committed atomically by the writers, so an output either
 exists complete or not at all; the journal decides whether it is finished work of the same
 settings (skip it), our own unfinished or damaged work (redo it, replacing the file), or a file
 someone else put there (refuse unless ``--overwrite``).
@@ -30,20 +32,37 @@ JOURNAL_NAME = ".audio-upscaler-batch.jsonl"
 
 
 def read_journal(path: Path) -> dict[str, dict]:
-    """The last event of each file recorded in the journal at ``path`` (empty if none)."""
+    """The deciding event of each file recorded in the journal at ``path`` (empty if none)."""
+    return _replay(path)[0]
+
+
+def _replay(path: Path) -> tuple[dict[str, dict], dict[str, dict]]:
+    """``(deciding event, last done event)`` of each file in the journal at ``path``."""
     last: dict[str, dict] = {}
+    done: dict[str, dict] = {}
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
-        return last
+        return last, done
     for line in lines:
         try:
             record = json.loads(line)
         except ValueError:  # torn by a kill mid-write
             continue
         if isinstance(record, dict) and isinstance(record.get("file"), str) and "event" in record:
-            last[record["file"]] = record
-    return last
+            _record(last, done, record)
+    return last, done
+
+
+def _record(last: dict[str, dict], done: dict[str, dict], record: dict) -> None:
+    """Update the deciding event of ``record``'s file (see the module docstring) and its last ``done``."""
+    name = record["file"]
+    if record["event"] == "done":
+        done[name] = record
+    previous = done.get(name)
+    failed_after_done = record["event"] == "failed" and previous is not None and \
+        previous.get("output") == record.get("output")
+    last[name] = previous if failed_after_done else record
 
 
 class Journal:
@@ -52,7 +71,7 @@ class Journal:
     def __init__(self, out_dir: str | Path) -> None:
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / JOURNAL_NAME
-        self.last = read_journal(self.path)
+        self.last, self._done = _replay(self.path)
         try:
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         except OSError as exc:
@@ -108,7 +127,7 @@ class Journal:
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
-        self.last[record["file"]] = record
+        _record(self.last, self._done, record)
 
     def _relative(self, output: str) -> str:
         return Path(output).relative_to(self.out_dir).as_posix()
