@@ -198,6 +198,7 @@ def test_out_dir_inside_in_dir_is_not_read_back(capsys, tmp_path):
 @pytest.mark.parametrize("argv, fragment", [
     (["{src}", "-o", "{src}"], "must differ"),
     (["{tmp}/missing", "-o", "{tmp}/out"], "input folder not found"),
+    (["{tmp}/in/a.wav", "-o", "{tmp}/out"], "batch takes a folder of audio files; for one file use 'audio-upscaler upscale'"),
     (["{src}", "-o", "{tmp}/out", "--pattern", "*.aiff"], "no files matching '*.aiff'"),
     (["{src}", "-o", "{tmp}/out", "--jobs", "0"], "--jobs must be at least 1"),
     (["{src}", "-o", "{tmp}/out", "--backend", "local", "--ray-address", "auto"], "needs the Ray backend"),

@@ -90,6 +90,8 @@ def plan_jobs(in_dir: Path, out_dir: Path, container: str, pattern: str | None =
     folder for both, no matching file).
     """
     in_dir, out_dir = Path(in_dir).absolute(), Path(out_dir).absolute()
+    if in_dir.exists() and not in_dir.is_dir():
+        raise UpscalerError(f"{in_dir}: batch takes a folder of audio files; for one file use 'audio-upscaler upscale'")
     if not in_dir.is_dir():
         raise UpscalerError(f"{in_dir}: input folder not found")
     if out_dir.exists() and not out_dir.is_dir():
