@@ -184,6 +184,16 @@ def test_aiff_keeps_the_tags_it_has_room_for(tmp_path):
     assert tags == {k: TAGS[k] for k in ("title", "artist", "comment")}
 
 
+def test_mp3_tags_beyond_latin1_read_back_exactly(tmp_path):
+    """MP3 tags are an ID3v2 tag with UTF-8 text: libsndfile and FFmpeg both read them back."""
+    tags = {"title": "Café – 東京", "artist": "Ärt 🎵", "comment": "ünïcode"}
+    io.write_audio(tmp_path / "a.mp3", Audio(tones(44_100, 0.1, 2), 44_100, dict(tags)))
+    assert io.probe(tmp_path / "a.mp3").tags == tags
+    with av.open(str(tmp_path / "a.mp3")) as container:  # strict decoding of the metadata
+        assert {k: container.metadata[k] for k in tags} == tags
+    assert sf.info(tmp_path / "a.mp3").frames == 4_410  # the tag in front does not change the audio
+
+
 # ---- FFmpeg (PyAV) inputs ---------------------------------------------------------------------
 
 @pytest.mark.parametrize(
@@ -380,6 +390,15 @@ def test_rates_a_format_cannot_store_are_refused(name, rate, fragment):
         io.output_format_for(name).validate_rate(rate)
 
 
+@pytest.mark.parametrize("channels, kbps, top", [(1, 300, 256), (2, 600, 510), (6, 1600, 1536)])
+def test_opus_bitrate_beyond_what_libopus_gives_is_refused(tmp_path, channels, kbps, top):
+    fmt = io.output_format_for("a.opus", bitrate_kbps=kbps)
+    with pytest.raises(UpscalerError, match=f"between 6 and {top}, not {kbps}"):
+        io.open_writer(tmp_path / "a.opus", 48_000, channels, fmt)
+    assert listing(tmp_path) == []
+    io.output_format_for("a.opus", bitrate_kbps=top).validate_channels(channels)  # the top itself is fine
+
+
 @pytest.mark.parametrize("name, rate", [("x.mp3", 48_000), ("x.mp3", 8_000), ("x.opus", 48_000),
                                         ("x.ogg", 192_000), ("x.flac", 384_000), ("x.wav", 768_000)])
 def test_rates_a_format_can_store_are_accepted(name, rate):
@@ -533,3 +552,54 @@ def test_upscaling_to_a_long_wav_writes_rf64(tmp_path, small_riff_limit):
     Upscaler(model="none", target_rate=48_000).upscale_file(tmp_path / "in.flac", tmp_path / "out.wav")
     info = sf.info(tmp_path / "out.wav")
     assert (info.format, info.frames) == ("RF64", 24_000)
+
+
+# ---- output paths that are not plain new files ------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink-to-device"])
+def test_output_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    target = tmp_path / "out.wav"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to(os.devnull)
+    with pytest.raises(UpscalerError, match="not a regular file"):
+        io.check_output_path(target, overwrite=True)
+    with pytest.raises(UpscalerError, match="not a regular file"):
+        io.write_audio(target, Audio(tones(8000, 0.1, 1), 8000), overwrite=True)
+    assert listing(tmp_path) == ["out.wav"]
+    assert target.is_fifo() if kind == "fifo" else target.is_symlink() and target.is_char_device()
+
+
+def test_symlink_output_is_written_through_to_its_target(tmp_path):
+    (tmp_path / "music").mkdir()
+    target, link = tmp_path / "music" / "real.wav", tmp_path / "link.wav"
+    io.write_audio(target, Audio(tones(8000, 0.1, 1), 8000))
+    link.symlink_to(target)
+    with pytest.raises(UpscalerError, match="exists; pass --overwrite"):
+        io.write_audio(link, Audio(tones(8000, 0.2, 1), 8000))
+    written = io.write_audio(link, Audio(tones(8000, 0.2, 1), 8000), overwrite=True)
+    assert written == target and link.is_symlink() and link.resolve() == target
+    assert io.probe(target).frames == 1600
+    assert listing(tmp_path) == ["link.wav", "music"] and listing(tmp_path / "music") == ["real.wav"]
+
+
+@pytest.mark.parametrize("stem", ["a" * 249, "é" * 125], ids=["ascii", "two-byte"])
+def test_longest_legal_output_name_is_written(tmp_path, stem):
+    name = stem + ".flac"
+    assert len(os.fsencode(name)) in (254, 255)
+    io.write_audio(tmp_path / name, Audio(tones(8000, 0.1, 1), 8000))
+    assert listing(tmp_path) == [name]
+
+
+def test_output_name_too_long_for_the_file_system_is_a_clear_error(tmp_path):
+    with pytest.raises(UpscalerError, match="file name is too long"):
+        io.write_audio(tmp_path / ("a" * 300 + ".flac"), Audio(tones(8000, 0.1, 1), 8000))
+    with pytest.raises(UpscalerError, match="too long"):  # the whole path past the system's limit
+        io.check_output_path(tmp_path.joinpath(*["b" * 200] * 30, "a.flac"))
+    assert listing(tmp_path) == []
+
+
+def test_empty_output_name_is_refused():
+    with pytest.raises(UpscalerError, match="empty"):
+        io.check_output_path("")

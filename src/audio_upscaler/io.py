@@ -19,6 +19,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from .errors import UpscalerError
 from .textio import fsync_path
 from .io_formats import (
     CHUNK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE, AudioInfo, OutputFormat, PyAVSource,
-    SoundfileSource, encode_samples, normalize_tags, open_source, output_format_for, write_tags,
+    SoundfileSource, encode_samples, id3v2_tag, normalize_tags, open_source, output_format_for, write_tags,
 )
 
 __all__ = [
@@ -190,24 +191,61 @@ def _check_input_path(path: str | Path) -> Path:
 # ---- writing ----------------------------------------------------------------------------------
 
 def check_output_path(output: str | Path, input: str | Path | None = None, overwrite: bool = False) -> Path:
-    """Return ``output`` as a Path if it may be written, else raise :class:`UpscalerError`.
+    """Return the path to write for ``output`` if it may be written, else raise :class:`UpscalerError`.
 
-    Refuses: a directory, a missing or unwritable folder, the input file itself (also through
-    symlinks/hard links), and an existing file unless ``overwrite``.
+    A symlink is followed: the file written is its target (the link stays).  Refuses: a name
+    too long for the file system, a directory, an existing device, FIFO or socket, a missing or
+    unwritable folder, the input file itself (also through symlinks/hard links), and an
+    existing file unless ``overwrite``.
     """
-    out = Path(output)
-    folder = out.parent
-    if out.is_dir():
-        raise UpscalerError(f"{out}: is a directory; give an output file name")
-    if not folder.is_dir():
-        raise UpscalerError(f"{out}: the output folder '{folder}' does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UpscalerError(f"{out}: permission denied: cannot write to the folder '{folder}'")
-    if input is not None and _same_file(out, Path(input)):
-        raise UpscalerError(f"{out}: the output would overwrite the input file; choose another output name")
-    if os.path.lexists(out) and not overwrite:
-        raise UpscalerError(f"{out}: exists; pass --overwrite to replace it")
+    if not str(output):
+        raise UpscalerError("the output file name is empty")
+    given = Path(output)
+    try:
+        _check_name_length(given)
+        out = Path(os.path.realpath(given)) if given.is_symlink() else given
+        _check_name_length(out)
+        folder = out.parent
+        if out.is_dir():
+            raise UpscalerError(f"{given}: is a directory; give an output file name")
+        if out.exists() and not stat.S_ISREG(out.stat().st_mode):
+            raise UpscalerError(f"{given}: is not a regular file (a device, FIFO or socket); give an output file name")
+        if not folder.is_dir():
+            raise UpscalerError(f"{given}: the output folder '{folder}' does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UpscalerError(f"{given}: permission denied: cannot write to the folder '{folder}'")
+        if input is not None and _same_file(out, Path(input)):
+            raise UpscalerError(f"{given}: the output would overwrite the input file; choose another output name")
+        exists = os.path.lexists(given) or os.path.lexists(out)
+    except OSError as exc:  # e.g. a path longer than the system allows, a symlink loop
+        raise _write_error(given, exc) from None
+    if exists and not overwrite:
+        raise UpscalerError(f"{given}: exists; pass --overwrite to replace it")
     return out
+
+
+def _check_name_length(path: Path) -> None:
+    size, limit = len(os.fsencode(path.name)), _name_max(path.parent)
+    if size > limit:
+        raise UpscalerError(f"{path}: the file name is too long ({size} bytes; the file system allows {limit})")
+
+
+def _name_max(folder: Path) -> int:
+    """Longest file name (bytes) the file system of ``folder`` allows (255 where it cannot say)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _temp_name(path: Path) -> Path:
+    """A fresh hidden temporary name next to ``path``: ``.NAME.<8 hex>.tmp``, with ``NAME``
+    shortened so that the whole name fits the file system's limit."""
+    room = _name_max(path.parent) - len("..01234567.tmp")
+    name = path.name
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -234,8 +272,9 @@ class AudioWriter:
         self.fmt, self.sample_rate, self.channels = fmt, int(sample_rate), int(channels)
         self._overwrite = overwrite
         # libsndfile gets the format explicitly, so the temporary name needs no audio extension.
-        self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        self._tmp = _temp_name(self.path)
         self._file: sf.SoundFile | None = None
+        self._id3 = b""  # an ID3v2 tag to put in front of MP3 data
         self._open = True
         try:
             os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -245,7 +284,11 @@ class AudioWriter:
             # reads back cut at 4 GiB, so such a file fails cleanly instead.
             self._byte_limit = io_formats.RIFF_DATA_LIMIT if params["format"] in ("WAV", "AIFF") else None
             self._bytes = 0
-            write_tags(self._file, normalize_tags(tags or {}), latin1=fmt.container == "mp3")
+            tags = normalize_tags(tags or {})
+            if fmt.container == "mp3":  # tagged on commit: libsndfile's MP3 tags lose non-Latin-1 text
+                self._id3 = id3v2_tag(tags)
+            else:
+                write_tags(self._file, tags)
         except (OSError, sf.SoundFileError) as exc:
             raise self._fail(exc) from exc
 
@@ -280,6 +323,8 @@ class AudioWriter:
             raise ValueError("the writer is already closed")
         try:
             self._file.close()
+            if self._id3:
+                self._prepend(self._id3)
             if not self._overwrite and os.path.lexists(self.path):
                 raise FileExistsError(errno.EEXIST, "exists", str(self.path))
             fsync_path(self._tmp)  # the data is on disk before the name points at it
@@ -288,6 +333,19 @@ class AudioWriter:
             raise self._fail(exc) from exc
         self._open = False
         return self.path
+
+    def _prepend(self, header: bytes) -> None:
+        """Put ``header`` in front of the finished temporary file (through a second one)."""
+        tagged = _temp_name(self.path)
+        try:
+            with open(tagged, "xb") as out, open(self._tmp, "rb") as data:
+                out.write(header)
+                shutil.copyfileobj(data, out, 1 << 20)
+            os.replace(tagged, self._tmp)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tagged)
+            raise
 
     def abort(self) -> None:
         """Discard everything written; leaves no file behind.  Safe to call more than once."""
@@ -337,6 +395,8 @@ def _write_error(path: Path, exc: BaseException) -> UpscalerError:
         return UpscalerError(f"{path}: cannot write: permission denied")
     if code == errno.EEXIST:
         return UpscalerError(f"{path}: exists; pass --overwrite to replace it")
+    if code == errno.ENAMETOOLONG:
+        return UpscalerError(f"{path}: cannot write: the file name or path is too long")
     return UpscalerError(f"{path}: cannot write: {exc}")
 
 

@@ -46,6 +46,10 @@ RF64_MARGIN = 0.9
 
 DEFAULT_MP3_KBPS = 320
 DEFAULT_OPUS_KBPS_PER_CHANNEL = 96
+#: What libopus (through libsndfile) gives at most, kbit/s: 256 per channel, 510 for stereo.
+#: Asking for more gives the same file, so more is refused (5.1-7.1 files top out somewhat
+#: lower: libopus gives their LFE channel less).
+OPUS_MIN_KBPS, OPUS_MAX_KBPS_PER_CHANNEL, OPUS_MAX_KBPS_STEREO = 6, 256, 510
 DEFAULT_VORBIS_QUALITY = 0.7
 
 # Tag keys kept when reading and written when the format allows (libsndfile's string types).
@@ -112,10 +116,17 @@ class OutputFormat:
             raise UpscalerError(f"FLAC supports at most {FLAC_MAX_RATE} Hz, not {sample_rate} Hz; use WAV")
 
     def validate_channels(self, channels: int) -> None:
-        """Raise :class:`UpscalerError` if this format cannot store ``channels`` channels."""
+        """Raise :class:`UpscalerError` if this format cannot store ``channels`` channels
+        (or, for Opus, carry the requested bitrate for that many channels)."""
         limit = 2 if self.container == "mp3" else MAX_CHANNELS
         if not 1 <= channels <= limit:
             raise UpscalerError(f"{self.container.upper()} output supports 1-{limit} channels, not {channels}")
+        if self.container == "opus" and self.bitrate_kbps is not None:
+            top = opus_max_kbps(channels)
+            if self.bitrate_kbps > top:
+                raise UpscalerError(
+                    f"Opus bitrate (kbit/s) for {channels} channel{'s' * (channels > 1)} must be between "
+                    f"{OPUS_MIN_KBPS} and {top}, not {self.bitrate_kbps} (libopus gives no more)")
 
     def data_bytes(self, frames: int, channels: int) -> int | None:
         """Bytes of sample data ``frames`` take in a lossless file (``None`` for lossy formats)."""
@@ -191,9 +202,14 @@ def output_format_for(
         return OutputFormat("ogg", vbr=True, quality=quality)
     if vbr or quality is not None:
         raise UpscalerError("Opus is set by a bitrate (--bitrate), not a VBR quality")
-    if bitrate_kbps is not None:
-        _check_range("Opus bitrate (kbit/s)", bitrate_kbps, 6, 2048)
+    if bitrate_kbps is not None:  # the limit for the actual channel count: OutputFormat.validate_channels
+        _check_range("Opus bitrate (kbit/s)", bitrate_kbps, OPUS_MIN_KBPS, opus_max_kbps(MAX_CHANNELS))
     return OutputFormat("opus", bitrate_kbps=bitrate_kbps)
+
+
+def opus_max_kbps(channels: int) -> int:
+    """Highest Opus bitrate (kbit/s) that still changes the file for ``channels`` channels."""
+    return OPUS_MAX_KBPS_STEREO if channels == 2 else OPUS_MAX_KBPS_PER_CHANNEL * channels
 
 
 def _mp3_format(bitrate_kbps: int | None, vbr: bool, quality: float | None) -> OutputFormat:
@@ -461,15 +477,37 @@ def encode_samples(block: np.ndarray, fmt: OutputFormat) -> np.ndarray:
     return steps.astype(np.int16) if fmt.bit_depth == 16 else steps.astype(np.int32) << 8
 
 
-def write_tags(file: sf.SoundFile, tags: dict[str, str], latin1: bool) -> None:
-    """Store the tags the format has room for; others are skipped silently."""
+def write_tags(file: sf.SoundFile, tags: dict[str, str]) -> None:
+    """Store the tags the format has room for through libsndfile; others are skipped silently.
+
+    Not for MP3: libsndfile (LAME) writes MP3 tags as Latin-1, often as an ID3v1 tag that
+    readers decode as UTF-8 (mojibake, or an error in FFmpeg); MP3 gets :func:`id3v2_tag`.
+    """
     for key in TAG_KEYS:
+        if key in tags:
+            with contextlib.suppress(sf.SoundFileError):
+                setattr(file, key, tags[key])
+
+
+#: ID3v2.4 frame of each tag key (``license`` has no text frame and is not written).
+ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "date": "TDRC", "genre": "TCON",
+              "tracknumber": "TRCK", "comment": "COMM", "copyright": "TCOP"}
+
+
+def id3v2_tag(tags: dict[str, str]) -> bytes:
+    """An ID3v2.4 tag with UTF-8 text frames for ``tags`` (``b""`` if none applies), to put in
+    front of MP3 data; libsndfile (mpg123) and FFmpeg read every character back."""
+    frames = b""
+    for key, frame_id in ID3_FRAMES.items():
         if key not in tags:
             continue
-        with contextlib.suppress(sf.SoundFileError):
-            if latin1:
-                # libsndfile writes ID3 text frames as Latin-1, but soundfile's setter sends UTF-8
-                # bytes (which would read back as mojibake), so pass Latin-1 bytes directly.
-                sf._snd.sf_set_string(file._file, sf._str_types[key], tags[key].encode("latin-1", "replace"))
-            else:
-                setattr(file, key, tags[key])
+        text = tags[key].replace("\0", "").encode("utf-8", "replace")
+        # 3 = UTF-8; a comment also has a language and an (empty, NUL-terminated) description.
+        body = b"\x03" + (b"eng\x00" if frame_id == "COMM" else b"") + text
+        frames += frame_id.encode("ascii") + _syncsafe(len(body)) + b"\x00\x00" + body
+    return b"ID3\x04\x00\x00" + _syncsafe(len(frames)) + frames if frames else b""
+
+
+def _syncsafe(n: int) -> bytes:
+    """ID3v2.4 sizes: 28 bits in four bytes of 7 bits each."""
+    return bytes((n >> shift) & 0x7F for shift in (21, 14, 7, 0))
