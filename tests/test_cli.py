@@ -5,6 +5,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -45,6 +49,64 @@ def test_default_output_name_and_overwrite_protection(capsys, wav_16k):
     assert code == 2 and "--overwrite" in err
     code, _, _ = run_cli(capsys, "upscale", wav_16k, "-q", "--overwrite")
     assert code == 0
+
+
+def test_default_output_name_takes_the_format_extension(capsys, wav_16k):
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", "-f", "mp3")
+    assert code == 0, err
+    assert sorted(p.name for p in wav_16k.parent.iterdir()) == ["in.wav", "in_upscaled.mp3"]
+    assert sf.info(wav_16k.with_name("in_upscaled.mp3")).format == "MP3"
+
+
+def test_format_contradicting_the_extension_and_an_empty_output_are_refused(capsys, wav_16k, tmp_path):
+    for extra, fragment in [(["-f", "flac", "-o", tmp_path / "x.wav"], "does not match"), (["-o", ""], "empty")]:
+        code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", *extra)
+        assert code == 2 and fragment in err and err.count("\n") == 1, (extra, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", "-f", "opus", "-o", tmp_path / "x.ogg")
+    assert code == 0 and sf.info(tmp_path / "x.ogg").subtype == "OPUS", err  # Opus in an .ogg file is fine
+
+
+def test_fifo_or_device_output_is_refused_before_processing(capsys, wav_16k, tmp_path):
+    fifo, device = tmp_path / "fifo.wav", tmp_path / "null.wav"
+    os.mkfifo(fifo)
+    device.symlink_to(os.devnull)
+    for out in (fifo, device):
+        code, _, err = run_cli(capsys, "upscale", wav_16k, "-o", out, "-f", "wav", "--overwrite")
+        assert code == 2 and "not a regular file" in err and err.count("\n") == 1, err
+    assert fifo.is_fifo() and device.is_symlink() and device.is_char_device()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.wav", "in.wav", "null.wav"]
+
+
+def test_symlink_output_is_written_through(capsys, wav_16k, tmp_path):
+    target, link = tmp_path / "real.flac", tmp_path / "link.flac"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", "-o", link, "--overwrite")
+    assert code == 0, err
+    assert link.is_symlink() and sf.info(target).samplerate == 48_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "link.flac", "real.flac"]
+
+
+def test_long_output_names(capsys, wav_16k, tmp_path):
+    longest = tmp_path / ("a" * 249 + ".flac")
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", "-o", longest)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", "-o", tmp_path / ("b" * 260 + ".flac"))
+    assert code == 2 and "too long" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name, "in.wav"]
+
+
+def test_batch_summary_gets_the_permissions_of_the_outputs(capsys, wav_16k, tmp_path):
+    out_dir = tmp_path / "out"
+    old = os.umask(0o022)
+    try:
+        code, _, err = run_cli(capsys, "batch", tmp_path, "-o", out_dir, "-q", "-m", "none", "--jobs", "1")
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out_dir.iterdir() if not p.name.startswith(".")}
+    assert modes == {"in.flac": 0o644, "batch-summary.json": 0o644}
 
 
 def test_analyze_json(capsys, wav_16k):
@@ -153,3 +215,38 @@ def test_models_lists_families_and_installed_weights(capsys, tmp_path, monkeypat
     assert mine and mine[0]["family"] == "apnet" and mine[0]["path"] == str(tmp_path / "mine")
     code, stdout, _ = run_cli(capsys, "models")
     assert code == 0 and "mine" in stdout and "sbr" in stdout
+
+
+# ---- the process: signals and a closed stdout (real subprocesses) ------------------------------
+
+def cli_process(*argv, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "audio_upscaler", *map(str, argv)], stderr=subprocess.PIPE, **kwargs)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_leave_no_temporary_file(tmp_path, signum):
+    source, out_dir = tmp_path / "long.wav", tmp_path / "out"
+    out_dir.mkdir()
+    t = np.arange(60 * 16_000) / 16_000
+    sf.write(source, 0.3 * np.sin(2 * np.pi * 440 * t), 16_000, subtype="PCM_16")
+    proc = cli_process("upscale", source, "-o", out_dir / "o.flac", "-m", "sbr", "-r", "192000", "-q")
+    deadline = time.monotonic() + 60
+    while not any(out_dir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # wait until the writer's temporary file exists
+    assert proc.poll() is None, "finished before the signal could be sent: make the input longer"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signum, err  # ended by the signal after cleaning up (a shell says 128 + signum)
+    assert b"Traceback" not in err and b"terminated" in err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_closed_stdout_ends_quietly(wav_16k):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is printed, like `| head` that has quit
+    try:
+        proc = cli_process("analyze", wav_16k, stdout=write_end)
+    finally:
+        os.close(write_end)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b"", err

@@ -1,12 +1,19 @@
 """``audio-upscaler`` command line: thin sub-commands over the library.
 
 Exit codes: 0 success, 2 a problem with the input or the request (one line on stderr),
-1 an internal error (traceback only with ``--verbose``), 130 interrupted.
+1 an internal error (traceback only with ``--verbose``), 130 interrupted (Ctrl-C), 141 when
+the reader of the output went away (``analyze FILE | head -3``: SIGPIPE), quietly.
+
+SIGTERM and SIGHUP first unwind like Ctrl-C does, so the writers delete their temporary files;
+then the process ends by the same signal, so its parent sees it terminated (a shell reports
+143 / 129, ``subprocess`` a return code of -15 / -1).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from importlib import import_module
 
@@ -44,6 +51,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM/SIGHUP (a ``BaseException``, like ``KeyboardInterrupt``,
+    so that no ``except Exception`` swallows it on the way out)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum, frame) -> None:
+    for name in ("SIGTERM", "SIGHUP"):  # a second signal must not interrupt the clean-up
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def _catch_termination() -> dict:
+    """Make SIGTERM/SIGHUP raise :class:`Terminated`; returns the handlers to restore."""
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):  # no SIGHUP on Windows
+            try:
+                previous[name] = signal.signal(getattr(signal, name), _terminate)
+            except ValueError:  # not the main thread: leave the signals alone
+                break
+    return previous
+
+
+def _end_by_signal(signum: int) -> None:
+    """End this process by ``signum`` with its default action, once the clean-up is done."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout is gone: point stdout at devnull so that the final flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (e.g. captured)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -51,8 +106,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     verbose = args.verbose
+    previous = _catch_termination()
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 128 + 13  # as if killed by SIGPIPE
+    except Terminated as exc:
+        print(f"terminated ({exc})", file=sys.stderr)
+        _end_by_signal(exc.signum)
+        return 128 + exc.signum  # where the signal did not end the process
     except UpscalerError as exc:
         if verbose:
             raise
@@ -66,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)", file=sys.stderr)
         return 1
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), signal.SIG_DFL if handler is None else handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,8 @@ FORMATS = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
 def add_parser(sub) -> None:
     p = sub.add_parser("upscale", help="restore the high band of a file and write it at a higher rate")
     p.add_argument("input", help="input audio file (any common format, or a video file)")
-    p.add_argument("-o", "--output", help="output file (default: INPUT_upscaled.flac next to the input)")
+    p.add_argument("-o", "--output", help="output file (default: INPUT_upscaled.flac, or the --format's extension, "
+                                           "next to the input)")
     add_upscale_options(p, format_default="from the extension")
     p.add_argument("--runtime", "--backend", dest="runtime", default="torch", choices=RUNTIMES,
                    help="runtime of neural models: torch, or onnxruntime for exports made with 'export' (no torch needed)")
@@ -63,15 +64,35 @@ def output_format(args, output: str):
     return output_format_for(output, format=args.format, bit_depth=args.bit_depth, bitrate_kbps=args.bitrate, vbr=args.vbr)
 
 
-def default_output(input_path: str) -> str:
+def default_output(input_path: str, format: str | None = None) -> str:
+    """``INPUT_upscaled.EXT`` next to the input; ``EXT`` is the format's (a container's name is its extension)."""
     path = Path(input_path)
-    return str(path.with_name(f"{path.stem}_upscaled.flac"))
+    return str(path.with_name(f"{path.stem}_upscaled.{format or 'flac'}"))
+
+
+def output_path(args) -> str:
+    """The output file the options ask for; refuses an empty ``-o`` and a ``--format`` that
+    contradicts the output's audio extension (FLAC data in ``x.wav``)."""
+    from ..errors import UpscalerError
+    from ..io_formats import EXTENSIONS
+
+    if args.output is None:
+        return default_output(args.input, args.format)
+    if not args.output:
+        raise UpscalerError("the output file name (-o) is empty")
+    suffix = Path(args.output).suffix.lower()
+    meant = EXTENSIONS.get(suffix)
+    if args.format and meant and meant != args.format and not (meant == "ogg" and args.format == "opus"):
+        raise UpscalerError(
+            f"--format {args.format} does not match the output's extension '{suffix}' ({meant}); "
+            f"name the output .{args.format}, or leave out --format")
+    return args.output
 
 
 def run(args) -> int:
     from ..pipeline import Upscaler
 
-    output = args.output or default_output(args.input)
+    output = output_path(args)
     fmt = output_format(args, output)
     upscaler = Upscaler(**upscaler_options(args), backend=args.runtime)
     quiet = args.quiet or args.json
