@@ -163,6 +163,20 @@ def test_a_refused_run_with_other_settings_does_not_undo_a_finished_one(capsys, 
     assert {r["event"] for r in read_journal(out / JOURNAL_NAME).values()} == {"done"}
 
 
+def test_a_stale_temp_file_of_a_very_long_output_name_is_found(tmp_path):
+    """The writers shorten the name in their temporary file's name when the output's is long."""
+    from audio_upscaler.batch.jobs import stale_temp_files
+    from audio_upscaler.io import temp_stem
+
+    output = tmp_path / ("b" * 245 + ".flac")
+    stem = temp_stem(output)
+    assert stem != output.name and output.name.startswith(stem)
+    stale = tmp_path / f".{stem}.0123abcd.tmp"
+    stale.write_bytes(b"half")
+    (tmp_path / ".other.flac.0123abcd.tmp").write_bytes(b"not ours")
+    assert stale_temp_files([str(output)]) == [stale]
+
+
 def test_nothing_is_written_outside_out_dir(capsys, tmp_path):
     src = make_tree(tmp_path / "in", {"a.wav": (16_000, 1), "sub/b.wav": (16_000, 1)})
     elsewhere = tmp_path / "elsewhere"

@@ -148,6 +148,18 @@ def test_a_cutoff_at_or_above_the_input_nyquist_is_refused():
     assert Upscaler("sbr", 48_000, cutoff_hz=7_500).upscale(audio).sample_rate == 48_000
 
 
+def test_an_output_format_that_cannot_hold_the_channels_fails_before_any_work(tmp_path, monkeypatch):
+    """Three channels into MP3 with --normalize: refused before analysis, not after a whole pass."""
+    from audio_upscaler.errors import UpscalerError
+
+    sf.write(tmp_path / "in.wav", np.zeros((1600, 3), np.float32), 16_000)
+    up = Upscaler("sbr", 48_000, normalize_dbfs=-1.0)
+    monkeypatch.setattr(up, "_process", lambda *a, **k: pytest.fail("processing started"))
+    with pytest.raises(UpscalerError, match="MP3 output supports 1-2 channels, not 3"):
+        up.upscale_file(tmp_path / "in.wav", tmp_path / "out.mp3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+
+
 def test_upscale_file_writes_flac_with_tags(tmp_path):
     audio = band_limited(48_000, 1.0, 22_050, channels=2)
     src = tmp_path / "in.wav"

@@ -238,14 +238,19 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
-def _temp_name(path: Path) -> Path:
-    """A fresh hidden temporary name next to ``path``: ``.NAME.<8 hex>.tmp``, with ``NAME``
-    shortened so that the whole name fits the file system's limit."""
+def temp_stem(path: Path) -> str:
+    """The ``NAME`` of the writers' temporary files for ``path`` (``.NAME.<8 hex>.tmp``): its
+    file name, shortened so that the whole temporary name fits the file system's limit."""
     room = _name_max(path.parent) - len("..01234567.tmp")
     name = path.name
     while len(os.fsencode(name)) > room:
         name = name[:-1]
-    return path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+    return name
+
+
+def _temp_name(path: Path) -> Path:
+    """A fresh hidden temporary name next to ``path`` (see :func:`temp_stem`)."""
+    return path.with_name(f".{temp_stem(path)}.{secrets.token_hex(4)}.tmp")
 
 
 def _same_file(a: Path, b: Path) -> bool:

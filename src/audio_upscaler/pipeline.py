@@ -226,6 +226,7 @@ class Upscaler:
         self._check_rates(info.sample_rate)
         fmt = fmt or io.output_format_for(output_path)
         fmt.validate_rate(self.target_rate)
+        fmt.validate_channels(info.channels)  # before any work (with --normalize, the writer opens after a whole pass)
         output_path = io.check_output_path(output_path, input_path, overwrite)
 
         report = analyze(input_path)

@@ -131,9 +131,11 @@ def prepare_output_folder(output: str | Path, out_dir: str | Path) -> Path:
 
 def stale_temp_files(outputs: list[str]) -> list[Path]:
     """Temporary files that an interrupted run left next to these outputs."""
-    by_folder: dict[Path, set[str]] = {}
+    from ..io import temp_stem
+
+    by_folder: dict[Path, set[str]] = {}  # folder -> the temporary-name stems of its outputs
     for output in outputs:
-        by_folder.setdefault(Path(output).parent, set()).add(Path(output).name)
+        by_folder.setdefault(Path(output).parent, set()).add(temp_stem(Path(output)))
     stale: list[Path] = []
     for folder, names in by_folder.items():
         if not folder.is_dir():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,16 +57,5 @@ class Summary:
         return [totals, *(f"failed: {r.name}: {r.reason}" for r in self.failures)]
 
     def write(self) -> Path:
-        """Write the JSON summary into ``out_dir`` (atomically); returns its path.  It gets the
-        permissions of any new file (0666 less the umask) like the outputs, not the temporary
-        file's 0600."""
-        path = write_text_atomic(Path(self.out_dir) / SUMMARY_NAME, to_json(self.to_dict(), indent=2) + "\n")
-        os.chmod(path, 0o666 & ~_umask())
-        return path
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it, so it is set straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+        """Write the JSON summary into ``out_dir`` (atomically); returns its path."""
+        return write_text_atomic(Path(self.out_dir) / SUMMARY_NAME, to_json(self.to_dict(), indent=2) + "\n")
