@@ -124,6 +124,13 @@ class _SBR:
         return self._sbr.extend(base, sample_rate, cutoff_hz)
 
 
+def lookahead_samples(extender: BandExtender, sample_rate: int) -> int:
+    """Future input samples (at ``sample_rate``) one output sample of ``extender`` depends on:
+    its own ``lookahead_samples`` (neural extenders), else its symmetric context."""
+    own = getattr(extender, "lookahead_samples", None)
+    return own(sample_rate) if own is not None else extender.context_samples(sample_rate)
+
+
 class AirExtension:
     """``inner`` (a neural extender whose prediction stops at its native Nyquist frequency, 24 kHz
     for a 48 kHz model) continued above that top by band replication, for ``air`` at high output
@@ -143,8 +150,7 @@ class AirExtension:
         return self.inner.context_samples(sample_rate) + self._sbr.context_samples(sample_rate)
 
     def lookahead_samples(self, sample_rate: int) -> int:
-        inner = getattr(self.inner, "lookahead_samples", self.inner.context_samples)
-        return inner(sample_rate) + self._sbr.context_samples(sample_rate)
+        return lookahead_samples(self.inner, sample_rate) + self._sbr.context_samples(sample_rate)
 
     def alignment(self, sample_rate: int) -> int:
         return math.lcm(self.inner.alignment(sample_rate), self._sbr.alignment(sample_rate))

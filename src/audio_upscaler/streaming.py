@@ -45,7 +45,7 @@ import numpy as np
 
 from .dsp.resample import StreamResampler, output_length
 from .errors import UpscalerError
-from .extenders import BandExtender, with_air
+from .extenders import BandExtender, lookahead_samples, with_air
 
 #: Input seconds the latency measurement runs for (covers soxr's start-up and a steady stretch).
 MEASURE_SECONDS = 2.0
@@ -101,7 +101,7 @@ class StreamingUpscaler:
         else:
             self._fn, merge = upscaler.band_stage(extender, self.cutoff_hz, self.channels)
             self.past = extender.context_samples(sr) + merge  # the offline context: same sample grid
-            self.lookahead = _lookahead(extender, sr) + merge
+            self.lookahead = lookahead_samples(extender, sr) + merge
             align = extender.alignment(sr)
         self.hop = -(-int(hop or math.ceil(self.block_size * sr / self.input_rate)) // align) * align
 
@@ -238,10 +238,3 @@ def _resolve(model: Any, backend: str) -> tuple[str, BandExtender | None]:
     if not isinstance(model, UpscalerModel):
         raise UpscalerError(f"cannot stream through a {type(model).__name__}; pass a model, an extender or a name")
     return model.family, ModelExtender(model, model.family)
-
-
-def _lookahead(extender: BandExtender, sample_rate: int) -> int:
-    """Future input samples (at ``sample_rate``) one output sample of ``extender`` depends on:
-    its own ``lookahead_samples`` (neural extenders), else its symmetric context."""
-    own = getattr(extender, "lookahead_samples", None)
-    return own(sample_rate) if own is not None else extender.context_samples(sample_rate)
