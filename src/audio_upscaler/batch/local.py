@@ -104,7 +104,7 @@ def _run_pool(jobs: Iterator[Job], settings: Settings, workers: int, job_fn: Job
                         continue
                     yield result
         finally:
-            _shut_down(pool)
+            _shut_down(pool, broken=bool(lost))
         lost += running.values()
         if len(lost) == 1:  # it ran alone, so it is the one that killed its worker
             yield JobResult(lost[0].name, "failed", reason=CRASH_REASON)
@@ -112,9 +112,15 @@ def _run_pool(jobs: Iterator[Job], settings: Settings, workers: int, job_fn: Job
             suspects.extend(lost)
 
 
-def _shut_down(pool: ProcessPoolExecutor) -> None:
-    """Shut ``pool`` down and make sure none of its worker processes outlives it."""
+def _shut_down(pool: ProcessPoolExecutor, broken: bool = False) -> None:
+    """Shut ``pool`` down and make sure none of its worker processes outlives it. A ``broken``
+    pool's workers (one died) are killed first: CPython 3.11's manager thread joins them without
+    a timeout, and a survivor blocked on the queue the dead one left in a dirty state never exits
+    (seen as a hung batch; its jobs' futures have already failed and are rerun)."""
     worker_processes = list((getattr(pool, "_processes", None) or {}).values())
+    if broken:
+        for process in worker_processes:
+            process.kill()
     pool.shutdown(wait=True, cancel_futures=True)
     for process in worker_processes:
         process.join(timeout=5)
