@@ -296,6 +296,9 @@ class AudioWriter:
                 write_tags(self._file, tags)
         except (OSError, sf.SoundFileError) as exc:
             raise self._fail(exc) from exc
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM) while opening: no temporary file left
+            self.abort()
+            raise
 
     def write(self, block: np.ndarray) -> None:
         """Append float ``[channels, n]`` samples (full scale +-1.0).
