@@ -8,7 +8,12 @@ Two sources:
 
 ``--corpus CORPUS``: the validation entries (subset ``main``) of a corpus built by
 ``audio_upscaler.train.corpus``, in a fixed hash order of their paths, one clip per source item
-before any item gets a second; each clip is the loudest ``--seconds`` window of its file.
+before any item gets a second; each clip is the loudest ``--seconds`` window of its file (with
+``--min-bandwidth``, a clip measured narrower is passed over). The committed
+``tests/data/validation_corpus`` was made with
+
+    python scripts/build_validation_set.py --corpus CORPUS --out tests/data/validation_corpus \\
+        --per-kind 8 --seconds 3 --bits 16 --mono --min-bandwidth 19000
 
 ``--debs DEBS``: straight from the unpacked Debian packages (``klettres-data``,
 ``musescore-general-soundfont-lossless``; ``fluidsynth`` and ``music21`` installed), for use
@@ -71,11 +76,16 @@ def _fade(x: np.ndarray, rate: int) -> np.ndarray:
     return x
 
 
+def at_output_rate(x: np.ndarray, rate: int, mono: bool) -> np.ndarray:
+    """``[C, T]`` at ``rate`` -> float32 ``[C or 1, T']`` at 48 kHz, down-mixed with ``mono``."""
+    x = x.mean(axis=0, keepdims=True) if mono else x
+    return resample(np.ascontiguousarray(x, dtype=np.float32), rate, RATE)
+
+
 def write_clip(out: Path, relative: str, x: np.ndarray, rate: int, bits: int, mono: bool, **fields) -> Entry:
     """Write ``[C, T]`` as 48 kHz FLAC (``bits`` 16 or 24; down-mixed with ``mono``) at
     ``out/relative``; return its manifest entry."""
-    x = x.mean(axis=0, keepdims=True) if mono else x
-    x = resample(np.ascontiguousarray(x, dtype=np.float32), rate, RATE)
+    x = at_output_rate(x, rate, mono)
     path = out / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, np.clip(x, -1.0, 1.0 - 2.0 ** (1 - bits)).T, RATE, format="FLAC", subtype=f"PCM_{bits}")
@@ -92,19 +102,27 @@ def peak_normalize(x: np.ndarray, peak: float) -> np.ndarray:
 
 
 def from_corpus(corpus: Path, out: Path, per_kind: int, seconds: float, bits: int,
-                mono: bool) -> list[Entry]:
+                mono: bool, min_bandwidth_hz: float = 0.0) -> list[Entry]:
+    """Clips of ``per_kind`` validation files per kind, in :func:`pick` order; a clip whose own
+    measured bandwidth (of its window) is under ``min_bandwidth_hz`` is passed over."""
     entries = read_manifest(corpus)
     written = []
     for kind in KINDS:
         pool = [e for e in entries if e.split == "validation" and e.subset == "main" and e.kind == kind
-                and e.duration >= seconds]
-        for entry in pick(pool, per_kind):
+                and e.duration >= seconds and e.bandwidth_hz >= min_bandwidth_hz]
+        taken = 0
+        for entry in pick(pool, len(pool)):
+            if taken == per_kind:
+                break
             x, rate = sf.read(corpus / entry.path, dtype="float32", always_2d=True)
             start, clip = loudest_window(x.T, rate, seconds)
+            if estimate_cutoff(at_output_rate(clip, rate, mono), RATE).hz < min_bandwidth_hz:
+                continue
             relative = f"{kind}/{Path(entry.path).with_suffix('').as_posix().replace('/', '_')}.flac"
             written.append(write_clip(out, relative, clip, rate, bits, mono, source=entry.source, item=entry.item,
                                       kind=kind, licence=entry.licence, components=entry.components,
                                       params={"from": entry.path, "start_s": round(start / rate, 3)}))
+            taken += 1
     return written
 
 
@@ -192,13 +210,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each clip (default 6 s)")
     parser.add_argument("--bits", type=int, choices=(16, 24), default=24, help="FLAC bit depth (default 24)")
     parser.add_argument("--mono", action="store_true", help="down-mix every clip to mono")
+    parser.add_argument("--min-bandwidth", type=float, default=0.0, metavar="HZ",
+                        help="with --corpus: only files whose measured bandwidth reaches this (a reference for band "
+                             "extension needs a top band to restore)")
     args = parser.parse_args()
     if args.out.exists():
         if any(args.out.iterdir()) and not (args.out / "manifest.jsonl").is_file():
             parser.error(f"{args.out} is not empty and holds no validation set; choose another --out")
         shutil.rmtree(args.out)
     if args.corpus:
-        entries = from_corpus(args.corpus, args.out, args.per_kind, args.seconds, args.bits, args.mono)
+        entries = from_corpus(args.corpus, args.out, args.per_kind, args.seconds, args.bits, args.mono,
+                              args.min_bandwidth)
     else:
         entries = from_debs(args.debs, args.out, args.per_kind, args.seconds, args.bits, args.mono)
     write_manifest(args.out / "manifest.jsonl", entries)

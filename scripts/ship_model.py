@@ -21,10 +21,10 @@ from audio_upscaler.models.registry import CHECKSUMS, SHIPPED_DIR, sha256, shipp
 from audio_upscaler.train.export import export_run
 
 
-def benchmark_table(rows: list[dict], note: str) -> str:
-    """Markdown table of benchmark rows (every task, set and method)."""
+def benchmark_table(rows: list[dict], note: str, title: str = "Benchmark") -> str:
+    """Markdown section ``## title`` with a table of benchmark rows (every task, set and method)."""
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    lines = ["", "## Benchmark", "", note, "",
+    lines = ["", f"## {title}", "", note, "",
              "| task | set | method | clips | LSD | LSD-HF | LSD-LF | SNR dB | SI-SDR dB | PESQ | x RT | LSD / sinc |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

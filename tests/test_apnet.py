@@ -220,3 +220,25 @@ def test_fill_phase_keeps_chunked_output_equal_to_a_whole_call():
     with torch.no_grad():
         model.amp_head.bias[:] = 0.5
     assert_chunk_equals_whole_call(model, seconds=0.6, start_steps=30)
+
+
+def test_fill_loud_turns_down_fills_near_the_frame_peak_by_their_distance():
+    """fill_loud_db=60, cut 6 dB, 20 dB ramp: in a frame whose loudest input bin is at 0 dB, a fill
+    predicted at -30 dB (20 dB or more inside the limit) loses 6 dB, one at -50 dB half of that, one
+    at -70 dB (outside) nothing; a prediction no louder than its input bin is never touched."""
+    model = registry.build("apnet", **{**TINY_COPY, "fill_holes_db": 3.0, "fill_loud_db": 60.0,
+                                       "fill_loud_cut_db": 6.0}).eval()
+    to_log = lambda db: torch.tensor(db) * (math.log(10) / 20)  # noqa: E731
+    in_db = torch.tensor([0.0, -90.0, -90.0, -90.0, -20.0])[None, :, None]
+    out_db = torch.tensor([0.0, -30.0, -50.0, -70.0, -25.0])[None, :, None]
+    got = model._quieter_loud_fills(to_log(out_db), to_log(in_db)) * (20 / math.log(10))
+    assert got[0, :, 0].tolist() == pytest.approx([0.0, -36.0, -53.0, -70.0, -25.0], abs=1e-4)
+
+
+def test_fill_loud_keeps_chunked_output_equal_to_a_whole_call():
+    """The cut looks at one frame only: chunked output still equals a whole call."""
+    model = registry.build("apnet", **{**TINY_COPY, "fill_holes_db": 3.0, "fill_loud_db": 60.0,
+                                       "fill_loud_cut_db": 6.0}).eval()
+    with torch.no_grad():
+        model.amp_head.bias[:] = 1.0
+    assert_chunk_equals_whole_call(model, seconds=0.5, start_steps=20)

@@ -46,6 +46,19 @@ def test_tonal_peaks_find_a_planted_tone_and_nothing_in_noise():
     assert report == {"tonal_peaks": 1, "reference_peaks": 0, "extra_peaks": 1}
 
 
+def test_a_peak_left_standing_in_a_quieter_band_is_not_a_birdie():
+    """Output = reference (noise) turned down 30 dB around 9 kHz except one bin: that bin stands out
+    in the output's spectrum, but it is no louder than the reference there, so it adds no tone."""
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((1, 2 * RATE)) * 0.05
+    spectrum = np.fft.rfft(noise)
+    hz = np.fft.rfftfreq(noise.shape[1], 1 / RATE)
+    spectrum[:, (np.abs(hz - 9000) < 400) & (np.abs(hz - 9000) > 3)] *= 10 ** (-30 / 20)
+    notched = np.fft.irfft(spectrum, noise.shape[1])
+    assert artifacts.tonal_peaks(notched, 5000, 23000).size >= 1
+    assert artifacts.birdie_check(notched, noise, 4000)["extra_peaks"] == 0
+
+
 def test_checks_catch_a_humming_upscaler():
     speech = clip("speech/klettres_it_1.flac")
     silence = artifacts.silence_check(Hum(), speech)
@@ -65,7 +78,9 @@ def test_shipped_default_model_passes_the_artifact_checks(monkeypatch, tmp_path)
     assert abs(ours["panned_band_dbfs"] - ours["panned_reference_band_dbfs"]) < 3  # the band is really there
     assert abs(ours["kept_band_change_db"]) < 0.1 and abs(ours["loudness_change_lu"]) < 0.5
     assert ours["birdies"]["speech"]["extra_peaks"] <= 2
-    assert ours["birdies"]["music"]["extra_peaks"] < 0.5 * sbr["birdies"]["music"]["extra_peaks"]
+    # bwv333 at 8 kHz: 20 peaks louder than the reference against sbr's 28 (sbr's many other peaks,
+    # 59 in all, lie under the reference's level: its band is too quiet, not tonal)
+    assert ours["birdies"]["music"]["extra_peaks"] < 0.8 * sbr["birdies"]["music"]["extra_peaks"]
 
 
 def test_a_codec_task_feeds_the_decoded_audio_at_the_task_rate():

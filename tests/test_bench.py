@@ -3,6 +3,8 @@ cache, failures recorded without stopping the run; clip discovery; the committed
 
 from __future__ import annotations
 
+from collections import Counter
+
 import csv
 import json
 import math
@@ -26,6 +28,7 @@ SECONDS = 1.5
 TASKS = ["bwe_8k_48k", "mp3_64k"]
 METHODS = ["sinc", "sbr"]
 VALIDATION_SET = Path(__file__).parent / "data" / "validation"
+CORPUS_VALIDATION_SET = Path(__file__).parent / "data" / "validation_corpus"
 
 
 def voiced(rate: int, seconds: float, seed: int = 0) -> np.ndarray:
@@ -249,6 +252,21 @@ def test_committed_validation_set():
         info = sf.info(clip.path)
         assert info.samplerate == RATE and 1.5 <= info.duration <= 3.0
     assert sum(p.stat().st_size for p in VALIDATION_SET.rglob("*")) < 350_000
+
+
+def test_committed_corpus_validation_set():
+    """The second benchmark set: 8 speech + 8 music clips of 3 s from the corpus's validation split,
+    each from a file and window measured at least 19 kHz wide, at most two files of one source item."""
+    clips = find_clips(CORPUS_VALIDATION_SET)
+    assert sorted(c.kind for c in clips) == ["music"] * 8 + ["speech"] * 8
+    entries = [json.loads(line) for line in (CORPUS_VALIDATION_SET / "manifest.jsonl").read_text().splitlines()]
+    assert len(entries) == 16 and len({e["path"] for e in entries}) == 16
+    assert all(e["split"] == "validation" and e["bandwidth_hz"] >= 19_000 for e in entries)
+    assert max(Counter((e["source"], e["item"]) for e in entries).values()) <= 3
+    for clip in clips:
+        info = sf.info(clip.path)
+        assert info.samplerate == RATE and info.channels == 1 and info.duration == 3.0
+    assert sum(p.stat().st_size for p in CORPUS_VALIDATION_SET.rglob("*")) < 2_300_000
 
 
 def test_inputs_are_real_files_at_the_task_rates(bench):

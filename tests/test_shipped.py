@@ -204,6 +204,6 @@ def test_the_shipped_restore_model_exports_to_onnx(monkeypatch, tmp_path):
 
     monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "user"))  # only shipped models
     model = registry.load_model("restore")
-    assert model.config.fill_phase_db == 20.0
+    assert model.config.fill_phase_db == 20.0 and model.config.fill_loud_db == 60.0
     report = export_model(model, tmp_path / "onnx", speed_seconds=0)
     assert report["max_abs_error"] < 1e-4

@@ -9,7 +9,8 @@ spectrograms to look at. The checks:
 * **silence**: digital silence between phrases must stay digital silence, and a quiet noise
   floor (-60 dBFS) must not get a generated band louder than the clean noise has there.
 * **tonal peaks** ("birdies"): narrow peaks in the long-term spectrum above the cutoff, more than
-  ``PEAK_DB`` over their neighbourhood, that the clean reference does not have at that frequency.
+  ``PEAK_DB`` over their neighbourhood, that the clean reference does not have at that frequency
+  and that are louder there than the reference.
 * **chunk seams**: the output processed in 1-second chunks against one-piece processing.
 * **stereo**: dual-mono input must stay dual-mono; a source panned 6 dB left must keep its
   6 dB level difference in the generated band.
@@ -133,12 +134,17 @@ def tonal_peaks(x: np.ndarray, low_hz: float, high_hz: float) -> np.ndarray:
 
 
 def birdie_check(output: np.ndarray, reference: np.ndarray, cutoff_hz: float) -> dict:
-    """Tonal peaks of ``output`` above the cutoff, and how many of them the reference lacks
-    (no reference peak within 3 bins)."""
+    """Tonal peaks of ``output`` above the cutoff, and how many of them the reference lacks: no
+    reference peak within 3 bins, and the output louder than the reference in that bin (a peak
+    that only stands out because the output is quieter than the reference around it adds no tone)."""
     top = 0.98 * RATE / 2
     ours, theirs = tonal_peaks(output, cutoff_hz * 1.05, top), tonal_peaks(reference, cutoff_hz * 1.05, top)
+    freqs, our_db = long_term_db(output)
+    their_db = long_term_db(reference)[1]
     tolerance = 3 * RATE / WELCH_SEGMENT
-    extra = [f for f in ours if theirs.size == 0 or np.min(np.abs(theirs - f)) > tolerance]
+    at = lambda f: int(np.argmin(np.abs(freqs - f)))  # noqa: E731
+    extra = [f for f in ours if (theirs.size == 0 or np.min(np.abs(theirs - f)) > tolerance)
+             and our_db[at(f)] > their_db[at(f)]]
     return {"tonal_peaks": int(ours.size), "reference_peaks": int(theirs.size), "extra_peaks": len(extra)}
 
 
