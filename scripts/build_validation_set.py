@@ -214,9 +214,12 @@ def main() -> None:
                         help="with --corpus: only files whose measured bandwidth reaches this (a reference for band "
                              "extension needs a top band to restore)")
     args = parser.parse_args()
+    readme = None  # an earlier set's README.md describes the set: kept across a rebuild
     if args.out.exists():
         if any(args.out.iterdir()) and not (args.out / "manifest.jsonl").is_file():
             parser.error(f"{args.out} is not empty and holds no validation set; choose another --out")
+        if (args.out / "README.md").is_file():
+            readme = (args.out / "README.md").read_text()
         shutil.rmtree(args.out)
     if args.corpus:
         entries = from_corpus(args.corpus, args.out, args.per_kind, args.seconds, args.bits, args.mono,
@@ -224,6 +227,8 @@ def main() -> None:
     else:
         entries = from_debs(args.debs, args.out, args.per_kind, args.seconds, args.bits, args.mono)
     write_manifest(args.out / "manifest.jsonl", entries)
+    if readme is not None:
+        (args.out / "README.md").write_text(readme)
     total = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     for entry in sorted(entries, key=lambda e: e.path):
         print(f"{entry.path}: {entry.duration:.2f} s, {entry.channels} ch, bandwidth {entry.bandwidth_hz / 1000:.1f} kHz")
