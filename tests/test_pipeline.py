@@ -278,3 +278,36 @@ def test_the_result_says_where_the_content_ends_and_what_the_model_was_given(tmp
     result = Upscaler("sbr", 48_000).upscale_file(tmp_path / "walled.wav", tmp_path / "out.wav")
     assert result.cutoff_summary().endswith(f"(model conditioned on {result.report.codec_wall_hz / 1000:.1f} kHz)")
     assert result.model_cutoff_hz == result.report.codec_wall_hz > result.content_cutoff_hz + 1000
+
+
+@pytest.mark.parametrize("samples, rate, message", [
+    (np.zeros((48_000, 2), np.float32), 48_000, r"48000 channels are not supported .*\[channels, time\]"),  # [T, C]
+    (np.zeros((9, 4800), np.float32), 48_000, "9 channels are not supported"),
+    (np.zeros((1, 4800), np.float32), 0, "sample rate 0 Hz is outside"),
+    (np.zeros((1, 4800), np.float32), -16_000, "sample rate -16000 Hz is outside"),
+    (np.zeros((1, 4800), np.float32), 500, "sample rate 500 Hz is outside"),
+])
+def test_in_memory_audio_out_of_range_is_refused_before_any_work(samples, rate, message):
+    """As for files: a [time, channels] array was taken as 48000 channels and ran the machine out of
+    memory; a rate of 0 gave a ValueError from deep inside the analysis."""
+    from audio_upscaler.analysis import analyze
+    from audio_upscaler.errors import UpscalerError
+
+    audio = Audio(samples, rate)
+    with pytest.raises(UpscalerError, match=message):
+        Upscaler("sbr", 48_000).upscale(audio)
+    with pytest.raises(UpscalerError, match=message):
+        analyze(audio)
+
+
+@pytest.mark.parametrize("samples, message", [
+    ((0.1 * np.ones((1, 4800)) * 32767).astype(np.int16), "floating point in .* not int16"),
+    (np.zeros((1, 1, 4800), np.float32), r"\[channels, time\], got shape \(1, 1, 4800\)"),
+])
+def test_audio_refuses_integer_samples_and_wrong_shapes(samples, message):
+    """int16 PCM was taken as floats of +-32767 (90 dB over full scale) and silently crushed by the
+    limiter; a 3-D array raised a bare ValueError."""
+    from audio_upscaler.errors import UpscalerError
+
+    with pytest.raises(UpscalerError, match=message):
+        Audio(samples, 16_000)

@@ -19,7 +19,7 @@ from .audio import Audio
 from .bandwidth import CutoffEstimate, SpectrumAccumulator, codec_wall, cutoff_from_power, estimate_cutoff
 from .errors import UpscalerError
 from .fingerprint import HoleCounter, classify, codec_holes, source_rate
-from .io_formats import MAX_SAMPLE_VALUE
+from .io_formats import MAX_CHANNELS, MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE
 from .levels import CLIP_LEVEL, LevelMeter, TruePeakMeter, to_db
 from .loudness import LoudnessMeter
 
@@ -223,8 +223,13 @@ def analyze(source: str | os.PathLike | Audio, block_frames: int = BLOCK_FRAMES)
 
     Raises :class:`audio_upscaler.errors.UpscalerError` for files that cannot be read.
     """
-    if isinstance(source, Audio):
-        if not (np.abs(source.samples) <= MAX_SAMPLE_VALUE).all():  # files are checked when read
+    if isinstance(source, Audio):  # files are checked when read
+        if not MIN_RATE <= source.sample_rate <= MAX_RATE:
+            raise UpscalerError(f"sample rate {source.sample_rate} Hz is outside the supported {MIN_RATE}-{MAX_RATE} Hz")
+        if not 1 <= source.channels <= MAX_CHANNELS:  # a [time, channels] array reads as thousands of channels
+            raise UpscalerError(f"{source.channels} channels are not supported (at most {MAX_CHANNELS}); samples are "
+                                f"[channels, time], got shape {source.samples.shape}")
+        if not (np.abs(source.samples) <= MAX_SAMPLE_VALUE).all():
             raise UpscalerError(f"the audio contains NaN, infinite or absurd sample values (beyond +-{MAX_SAMPLE_VALUE:g})")
         analyzer = StreamingAnalyzer(source.sample_rate, source.channels)
         for start in range(0, source.frames, block_frames):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import UpscalerError
+
 
 @dataclass
 class Audio:
@@ -27,11 +29,15 @@ class Audio:
     codec: str | None = None
 
     def __post_init__(self) -> None:
-        samples = np.asarray(self.samples, dtype=np.float32)
+        samples = np.asarray(self.samples)
+        if samples.dtype.kind != "f":  # int16 PCM would be taken as +-32767.0, 90 dB over full scale
+            raise UpscalerError(f"samples must be floating point in +-1.0, not {samples.dtype} "
+                                "(divide integer PCM by its full scale, e.g. int16 by 32768)")
+        samples = samples.astype(np.float32, copy=False)
         if samples.ndim == 1:
             samples = samples[None, :]
         if samples.ndim != 2:
-            raise ValueError(f"samples must be [channels, time], got shape {samples.shape}")
+            raise UpscalerError(f"samples must be [channels, time], got shape {samples.shape}")
         self.samples = samples
         self.sample_rate = int(self.sample_rate)
 
