@@ -213,6 +213,45 @@ def test_bad_use_raises():
         streamer.feed(np.zeros((2, 256), np.float32))
 
 
+def test_bad_settings_and_samples_raise_instead_of_hanging_or_poisoning_the_stream():
+    """A negative hop never advanced (the constructor looped forever); an input rate of 0 was
+    reported as a cutoff of 0 Hz; a cutoff above the input's Nyquist frequency, refused offline,
+    was taken; one NaN sample turned all later output into NaN."""
+    import threading
+
+    raised = []
+
+    def build():
+        try:
+            StreamingUpscaler("sbr", 16_000, 48_000, 320, hop=-10)
+        except UpscalerError as exc:
+            raised.append(str(exc))
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "StreamingUpscaler(hop=-10) hangs"
+    assert raised and "hop must be at least 1 sample" in raised[0]
+    with pytest.raises(UpscalerError, match="input rate 0 Hz is outside"):
+        StreamingUpscaler("sbr", 0, 48_000, 320)
+    with pytest.raises(UpscalerError, match="not below the input's Nyquist frequency 8000 Hz"):
+        StreamingUpscaler("sbr", 16_000, 48_000, 320, cutoff_hz=12_000)
+    with pytest.raises(UpscalerError, match="at least 1000 Hz"):
+        StreamingUpscaler("sbr", 16_000, 48_000, 320, cutoff_hz=0)  # was taken as "no cutoff given"
+    streamer = StreamingUpscaler("sbr", 16_000, 48_000, 320, cutoff_hz=4_000)
+    x = (0.1 * np.random.default_rng(0).standard_normal((1, 320 * 20))).astype(np.float32)
+    bad = x[:, :320].copy()
+    bad[0, 5] = np.nan
+    out = [streamer.feed(x[:, :320])]
+    with pytest.raises(UpscalerError, match="NaN"):
+        streamer.feed(bad)
+    with pytest.raises(UpscalerError, match="NaN"):
+        streamer.feed(np.full((1, 320), np.inf, np.float32))
+    out += [streamer.feed(x[:, i : i + 320]) for i in range(320, x.shape[1], 320)] + [streamer.flush()]
+    y = np.concatenate(out, axis=1)
+    assert np.isfinite(y).all() and np.abs(y).max() > 0.01  # the refused blocks left no trace
+
+
 # ---------------------------------------------------------------------- the CLI over pipes
 
 

@@ -46,6 +46,7 @@ import numpy as np
 from .dsp.resample import StreamResampler, output_length
 from .errors import UpscalerError
 from .extenders import BandExtender, lookahead_samples, with_air
+from .io_formats import MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE
 
 #: Input seconds the latency measurement runs for (covers soxr's start-up and a steady stretch).
 MEASURE_SECONDS = 2.0
@@ -81,11 +82,18 @@ class StreamingUpscaler:
             raise UpscalerError(f"block size must be at least 1 sample, got {block_size}")
         if not 1 <= int(channels) <= MAX_CHANNELS:
             raise UpscalerError(f"channels must be between 1 and {MAX_CHANNELS}, got {channels}")
+        if not MIN_RATE <= int(input_rate) <= MAX_RATE:
+            raise UpscalerError(f"input rate {input_rate} Hz is outside the supported {MIN_RATE}-{MAX_RATE} Hz")
         if int(target_rate) < int(input_rate):
             raise UpscalerError(f"target rate {target_rate} Hz is below the input rate {input_rate} Hz")
+        if hop is not None and int(hop) < 1:  # a hop of 0 or less never advances: the stream would hang
+            raise UpscalerError(f"hop must be at least 1 sample, got {hop}")
+        if cutoff_hz is not None and cutoff_hz >= int(input_rate) / 2:  # as the offline pipeline
+            raise UpscalerError(f"cutoff {cutoff_hz:.0f} Hz is not below the input's Nyquist frequency "
+                                f"{int(input_rate) / 2:.0f} Hz: nothing above it to extend")
         self.input_rate, self.target_rate = int(input_rate), int(target_rate)
         self.block_size, self.channels = int(block_size), int(channels)
-        self.cutoff_hz = float(cutoff_hz or self.input_rate / 2)
+        self.cutoff_hz = float(self.input_rate / 2 if cutoff_hz is None else cutoff_hz)
         upscaler = Upscaler("none", self.target_rate, quality=quality, stereo=stereo, air=air, cutoff_hz=self.cutoff_hz,
                             backend=backend)
         self.name, extender = _resolve(model, backend)
@@ -137,6 +145,8 @@ class StreamingUpscaler:
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise UpscalerError(f"expected a [{self.channels}, n] block, got shape {block.shape}")
+        if not (np.abs(block) <= MAX_SAMPLE_VALUE).all():  # one NaN would turn the rest of the stream into NaN
+            raise UpscalerError(f"the block contains NaN, infinite or absurd sample values (beyond +-{MAX_SAMPLE_VALUE:g})")
         self._received += block.shape[1]
         if self._dc is not None:
             block = self._dc.process(block)
