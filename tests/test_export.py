@@ -149,6 +149,35 @@ def test_families_without_torchscript_fail_the_check(family, tmp_path):
         export_model(tiny_model(family), tmp_path, fmt="torchscript", speed_seconds=0)
 
 
+def test_a_failed_check_leaves_no_export_and_keeps_the_previous_one(tmp_path):
+    """The export was written into the output folder before its check: a failed check left a
+    loadable export (model file + export.json) behind, replacing the good one that was there."""
+    good = tmp_path / "good"
+    export_model(tiny_model("edge"), good, fmt="torchscript", speed_seconds=0)
+    before = (good / "model.pt").read_bytes()
+    with pytest.raises(UpscalerError, match="differs from the PyTorch model"):
+        export_model(tiny_model("wavelet"), good, fmt="torchscript", speed_seconds=0)
+    assert read_manifest(good).family == "edge" and (good / "model.pt").read_bytes() == before
+    assert sorted(p.name for p in good.iterdir()) == ["export.json", "model.pt"]  # no temporary folder left
+    fresh = tmp_path / "new" / "export"
+    with pytest.raises(UpscalerError, match="differs from the PyTorch model"):
+        export_model(tiny_model("wavelet"), fresh, fmt="torchscript", speed_seconds=0)
+    assert not fresh.exists()
+
+
+def test_cli_export_into_a_file_is_a_one_line_error(tmp_path, capsys):
+    from audio_upscaler.cli import main
+
+    model = tmp_path / "tiny"
+    tiny_model("edge").save(model)
+    (tmp_path / "taken").write_text("mine")
+    for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+        assert main(["export", str(model), "--no-speed", "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: cannot create the export folder") and err.count("\n") == 1, err
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
 # ---------------------------------------------------------------------- int8 and pruning
 
 

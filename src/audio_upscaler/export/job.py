@@ -5,6 +5,8 @@ report. What ``audio-upscaler export`` runs; every figure lands in the manifest'
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,9 +60,32 @@ def export_model(model: UpscalerModel, out: str | Path, *, fmt: str = "onnx", qu
     same_transforms = run_clips(export_reference(model, fmt), clips)
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=out) as tmp:  # the fp32 graph before int8
-        fp32_folder = Path(tmp) / "fp32" if quantize else out
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission
+        raise UpscalerError(f"cannot create the export folder {out}: {exc.strerror or exc}") from None
+    try:
+        report, manifest = _export_checked(model, out, fmt, quantize, opset, force, clips, reference, same_transforms,
+                                           rate, speed_seconds, report, speed)
+    except BaseException:
+        if created:  # no half-made folder; an existing one keeps its previous export
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    report["bytes"] = (out / manifest.file).stat().st_size
+    if speed:
+        report["x_real_time"] = {k: round(v, 1) for k, v in speed.items()}
+    manifest.report = report
+    write_manifest(out, manifest)
+    return report
+
+
+def _export_checked(model: UpscalerModel, out: Path, fmt: str, quantize: str | None, opset: int | None, force: bool,
+                    clips, reference, same_transforms, rate: int, speed_seconds: float, report: dict, speed: dict):
+    """Export into a temporary folder inside ``out``, check it, and only then move the model file
+    into ``out`` (a failed check leaves no export behind, nor replaces the one there)."""
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=out) as tmp:
+        fp32_folder = Path(tmp) / "fp32"
         manifest = _export(model, fp32_folder, fmt, opset, force)
         runner = _runner(fp32_folder)
         exported = run_clips(runner, clips)
@@ -75,21 +100,20 @@ def export_model(model: UpscalerModel, out: str | Path, *, fmt: str = "onnx", qu
             from .quantize import quantize_onnx
 
             size_fp32 = (fp32_folder / manifest.file).stat().st_size
-            manifest = quantize_onnx(fp32_folder, out, quantize, clips)
-            int8 = _runner(out)
+            final = Path(tmp) / "int8"
+            manifest = quantize_onnx(fp32_folder, final, quantize, clips)
+            int8 = _runner(final)
             quality = compare(int8, reference, clips, rate)
-            report["int8"] = {"mode": quantize, "bytes_fp32": size_fp32, "bytes_int8": (out / manifest.file).stat().st_size,
+            report["int8"] = {"mode": quantize, "bytes_fp32": size_fp32, "bytes_int8": (final / manifest.file).stat().st_size,
                               "lsd_fp32": report["lsd_eager"], "lsd_int8": quality["lsd"],
                               "lsd_vs_fp32": quality["lsd_vs_reference"],
                               "max_abs_error_vs_fp32": quality["max_abs_error_vs_reference"]}
             if speed_seconds:
                 speed[f"{fmt}-int8-{quantize}"] = realtime_factor(int8, rate, speed_seconds)
-    report["bytes"] = (out / manifest.file).stat().st_size
-    if speed:
-        report["x_real_time"] = {k: round(v, 1) for k, v in speed.items()}
-    manifest.report = report
-    write_manifest(out, manifest)
-    return report
+        else:
+            final = fp32_folder
+        os.replace(final / manifest.file, out / manifest.file)
+    return report, manifest
 
 
 def _prune(model: UpscalerModel, clips, sparsity: float, method: str, steps: int, rate: int, speed_seconds: float) -> dict:
