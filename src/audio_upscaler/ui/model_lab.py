@@ -19,6 +19,8 @@ from .files import contained_path
 from .plots import curves_png
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: ``section.key`` of an override: no leading ``-``, which the train/tune command would read as an option
+KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
 #: Overrides that would bypass the folder picker (and its root containment).
 PROTECTED_KEYS = ("data.source", "data.validation_source")
 POLL_S = 2.0
@@ -52,7 +54,7 @@ def parse_overrides(text: str | None) -> list[str]:
     items = (text or "").split()
     for item in items:
         key, sep, _ = item.partition("=")
-        if not sep or "." not in key:
+        if not sep or not KEY_RE.match(key):  # "-o/elsewhere.x=1" would move tune's output out of the runs folder
             raise UpscalerError(f"override {item!r} must look like section.key=value")
         if key.strip() in PROTECTED_KEYS:
             raise UpscalerError(f"{key} is set by the data folder picker, not by an override")
