@@ -162,8 +162,9 @@ def test_options_follow_the_format():
         parse_options("sbr", 48_000, "flac", "32 (float)", "independent", False, -1.0)
     with pytest.raises(UpscalerError, match="unknown model"):
         parse_options("nope", 48_000, "flac", "24", "independent", False, -1.0)
-    with pytest.raises(UpscalerError, match="number of Hz"):
-        parse_options("sbr", "fast", "flac", "24", "independent", False, -1.0)
+    for rate in ("fast", "inf", "-inf"):  # the rate box takes typed values; "inf" was an internal OverflowError
+        with pytest.raises(UpscalerError, match="number of Hz"):
+            parse_options("sbr", rate, "flac", "24", "independent", False, -1.0)
 
 
 def test_the_codec_check_box_reaches_the_upscaler():

@@ -53,7 +53,7 @@ def parse_options(model, rate, container, bit_depth, stereo, normalize, level, c
         raise UpscalerError(f"unknown model '{model}'; reload the page to refresh the list")
     try:
         rate = int(float(rate))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "inf"
         raise UpscalerError(f"target rate must be a number of Hz, not {rate!r}") from None
     if container not in FORMATS:
         raise UpscalerError(f"output format must be one of {', '.join(FORMATS)}")
