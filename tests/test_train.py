@@ -209,6 +209,27 @@ def test_cli_train_resume_and_export(audio_folder, tmp_path, capsys):
     assert "## Validation (step 4)" in (latest / "MODEL_CARD.md").read_text()
 
 
+def test_cli_resume_and_export_mistakes_are_one_line_errors(audio_folder, tmp_path, capsys):
+    """A resume that changes the model's shape, a run whose config.yaml is broken and an export
+    under a file were internal errors (RuntimeError size mismatch, yaml ParserError, NotADirectoryError)."""
+    run = tmp_path / "run"
+    Trainer(from_dict(tiny_config(audio_folder, train={"max_steps": 2, "validate_every": 2})), run, echo=None,
+            progress=False).fit()
+    (tmp_path / "taken").write_text("mine")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("model: [1,\n")
+    cases = [(["train", "--resume", str(run), "--quiet", "model.dim=64"], "does not fit this model"),
+             (["train", "--resume", str(broken), "--quiet"], "cannot read the run's config"),
+             (["train", "--export", str(run), "-o", str(tmp_path / "taken" / "model")], "cannot write the model folder")]
+    for args, message in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert (tmp_path / "taken").read_text() == "mine"
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == 2  # the refused resume changed nothing
+
+
 def test_adversarial_phase_trains_and_resumes_exactly(audio_folder, tmp_path):
     """Discriminators join at step 2 with their own optimizer; their state is checkpointed too."""
     config = from_dict(tiny_config(audio_folder, loss={"discriminators": ["mrd", {"name": "mpd", "periods": [2, 3]}],

@@ -36,14 +36,17 @@ def export_run(run_dir: str | Path, out: str | Path, half: bool = True, overwrit
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     if config:  # the run's recipe says what the weights are for (runs saved before `task` existed)
         model.task = (load_yaml(config).get("train") or {}).get("task") or model.task
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        staged = model.save(Path(tmp) / "model", half=half)
-        digest = sha256(staged / WEIGHTS_FILE)
-        (staged / CARD_FILE).write_text(model_card(model, figures, config, digest))
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staged), out)
+    try:
+        with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+            staged = model.save(Path(tmp) / "model", half=half)
+            digest = sha256(staged / WEIGHTS_FILE)
+            (staged / CARD_FILE).write_text(model_card(model, figures, config, digest))
+            if out.exists():
+                shutil.rmtree(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staged), out)
+    except OSError as exc:  # a file where a folder should be, no permission, full disk
+        raise UpscalerError(f"cannot write the model folder {out}: {exc.strerror or exc}") from None
     out.chmod(0o755)
     for path in out.iterdir():  # readable by everyone, like any installed package file
         path.chmod(0o644)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import yaml
 from torch import nn
 
 from ..degrade.spec import chain_from_spec
@@ -254,7 +255,11 @@ class Trainer:
         }
 
     def _restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:  # missing keys or other shapes: the model settings changed
+            raise UpscalerError(f"the checkpoint in {self.run_dir} does not fit this model: a model.* override "
+                                "changed it since the run started (resume with the run's own model settings)") from exc
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -417,4 +422,8 @@ def resume_config(run_dir: str | Path, overrides: list[str] = ()) -> TrainConfig
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise UpscalerError(f"{run_dir} is not a training run (no config.yaml)")
-    return from_dict(apply_overrides(load_yaml(path.read_text()), list(overrides)))
+    try:
+        data = load_yaml(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise UpscalerError(f"cannot read the run's config {path}: {str(exc).splitlines()[0]}") from exc
+    return from_dict(apply_overrides(data, list(overrides)))
