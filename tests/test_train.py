@@ -171,6 +171,34 @@ def test_config_overrides_and_errors(tmp_path):
     assert load_config(path).to_dict() == config.to_dict()
 
 
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr=abc", "optim.lr must be a number, got 'abc'"),
+    ("model.dim=big", "model.dim must be a whole number, got 'big'"),
+    ("train.compile=maybe", "train.compile must be true or false"),
+    ("optim.betas=0.5", "optim.betas must be a list"),
+    ("optim.batch_size=0", "optim.batch_size must be above 0"),
+    ("data.segment_seconds=0", "data.segment_seconds must be above 0"),
+    ("data.validation_examples=0", "data.validation_examples must be above 0"),
+    ("train.checkpoint_every=0", "train.checkpoint_every must be above 0"),
+    ("optim.lr=-1", "optim.lr must be 0 or more"),
+])
+def test_config_values_of_the_wrong_type_or_range_are_one_line_errors(tmp_path, capsys, override, message):
+    """Each was an internal error once training started (TypeError, DataLoader's ValueError,
+    ZeroDivisionError, torch's RuntimeError on an empty validation set...)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(from_dict(tiny_config(tmp_path)).to_yaml())
+    assert main(["train", "--config", str(cfg), "--run-dir", str(tmp_path / "run"), "--quiet", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_whole_floats_fill_integer_settings():
+    config = from_dict(apply_overrides(tiny_config("/x"), ["train.max_steps=1e3", "model.dim=32.0"]))
+    assert config.train.max_steps == 1000 and isinstance(config.train.max_steps, int)
+    assert registry.build("apnet", **{k: v for k, v in config.model.items() if k != "family"}).config.dim == 32
+
+
 def test_shipped_training_configs_load():
     from pathlib import Path
 

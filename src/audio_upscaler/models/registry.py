@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UpscalerError
+from ..typecheck import checked_fields
 
 if TYPE_CHECKING:
     from .base import ModelExtender, UpscalerModel
@@ -70,7 +71,7 @@ def make_config(family: str, **config: Any):
     unknown = sorted(set(config) - known)
     if unknown:
         raise UpscalerError(f"unknown setting(s) for model family '{family}': {', '.join(unknown)}")
-    return config_class(**config)
+    return config_class(**checked_fields(config_class, config, "model"))
 
 
 def build(family: str, **config: Any) -> UpscalerModel:

@@ -24,6 +24,7 @@ import yaml
 
 from ..errors import UpscalerError
 from ..textio import load_yaml
+from ..typecheck import checked_fields
 
 
 @dataclass
@@ -133,6 +134,10 @@ class TrainSection:
 
 
 SECTIONS = {"data": DataSection, "loss": LossSection, "optim": OptimSection, "train": TrainSection}
+#: Settings that must be above zero (the loop divides by them or builds empty batches otherwise);
+#: ``optim.lr`` may be 0, ``train.validate_every`` 0 means no validation.
+POSITIVE = ("data.segment_seconds", "data.validation_seconds", "data.validation_examples", "optim.batch_size",
+            "train.log_every", "train.checkpoint_every")
 
 
 @dataclass
@@ -168,7 +173,13 @@ def from_dict(data: dict) -> TrainConfig:
         bad = sorted(set(values) - known)
         if bad:
             raise UpscalerError(f"unknown setting(s) in '{name}': {', '.join(bad)}")
-        sections[name] = cls(**values)
+        sections[name] = cls(**checked_fields(cls, values, name))
+    for key in POSITIVE:
+        section, field_name = key.split(".")
+        if not getattr(sections[section], field_name) > 0:
+            raise UpscalerError(f"{key} must be above 0, got {getattr(sections[section], field_name)}")
+    if sections["optim"].lr < 0:
+        raise UpscalerError(f"optim.lr must be 0 or more, got {sections['optim'].lr}")
     return TrainConfig(model=dict(model), **sections)
 
 
