@@ -193,6 +193,16 @@ def test_config_values_of_the_wrong_type_or_range_are_one_line_errors(tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
+def test_an_override_fills_an_empty_yaml_section(tmp_path):
+    """``loss:`` with nothing under it reads as null; ``loss.l1_weight=1`` said it "goes through a
+    non-mapping value"."""
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  family: apnet\nloss:\n")
+    assert load_config(path, ["loss.l1_weight=1"]).loss.l1_weight == 1
+    with pytest.raises(UpscalerError, match="non-mapping"):
+        load_config(path, ["model.family.x=1"])
+
+
 def test_whole_floats_fill_integer_settings():
     config = from_dict(apply_overrides(tiny_config("/x"), ["train.max_steps=1e3", "model.dim=32.0"]))
     assert config.train.max_steps == 1000 and isinstance(config.train.max_steps, int)

@@ -199,7 +199,9 @@ def set_path(data: dict, path: list[str], value) -> None:
     """Set ``data[path[0]][path[1]]... = value`` in place, creating missing mappings."""
     node = data
     for part in path[:-1]:
-        node = node.setdefault(part, {})
+        if node.get(part) is None:  # missing, or an empty YAML section ("loss:" alone reads as null)
+            node[part] = {}
+        node = node[part]
         if not isinstance(node, dict):
             raise UpscalerError(f"setting {'.'.join(path)} goes through a non-mapping value")
     node[path[-1]] = value
