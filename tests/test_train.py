@@ -307,6 +307,21 @@ def test_tune_runs_prunes_and_resumes_from_its_database(audio_folder, tmp_path, 
     assert "best config" in capsys.readouterr().out
 
 
+def test_tune_with_missing_data_prints_no_traceback(tmp_path):
+    """optuna logged the first trial's UpscalerError with its whole traceback before the CLI's one-line error."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(from_dict(tiny_config(tmp_path / "missing")).to_yaml())
+    done = subprocess.run([sys.executable, "-m", "audio_upscaler", "tune", "--config", str(cfg), "--trials", "1",
+                           "--steps", "1", "--storage", f"sqlite:///{tmp_path / 'tune.db'}", "-o", str(tmp_path / "tune")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "File \"" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"error: no such folder or manifest: {tmp_path / 'missing'}"
+
+
 @pytest.mark.parametrize("family", registry.families())
 def test_every_family_search_space_builds_valid_models(family):
     """Each family exposes knobs to tune; the extreme choices build a valid model."""

@@ -11,6 +11,7 @@ died are retried once (heartbeat), and only the missing number of trials is run.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def parallel_trials(requested: int | None) -> int:
     if torch.cuda.is_available() and torch.cuda.get_device_properties(0).total_memory > 8 * 1024**3:
         return 2
     return 1
+
+
+def _no_user_error_traceback(record: logging.LogRecord) -> bool:
+    """Drop optuna's "trial failed" record that carries an :class:`UpscalerError` and its
+    traceback (``--data`` naming no folder...): the error ends the study and is reported in one line."""
+    return not (record.exc_info and isinstance(record.exc_info[1], UpscalerError))
 
 
 def tune(config: TrainConfig, trials: int, storage: str, out: str | Path, study_name: str = "audio-upscaler",
@@ -105,7 +112,12 @@ def tune(config: TrainConfig, trials: int, storage: str, out: str | Path, study_
     remaining = trials - done()
     if remaining > 0:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study.optimize(objective, n_trials=remaining, n_jobs=parallel_trials(parallel))
+        trial_log = logging.getLogger("optuna.study._optimize")
+        trial_log.addFilter(_no_user_error_traceback)
+        try:
+            study.optimize(objective, n_trials=remaining, n_jobs=parallel_trials(parallel))
+        finally:
+            trial_log.removeFilter(_no_user_error_traceback)
     else:
         echo(f"the study already holds {done()} finished trials")
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
