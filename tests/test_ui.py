@@ -215,6 +215,18 @@ def test_studio_upscale_writes_output_previews_and_spectrogram(ctx, tmp_path):
     assert analysis_markdown.__doc__
 
 
+def test_studio_upscales_a_one_sample_file(ctx, tmp_path):
+    """The upscale worked, but the spectrogram of a file shorter than one window raised scipy's
+    ValueError ("noverlap must be less than nperseg"), shown as an internal error."""
+    from audio_upscaler.ui.studio import upscale
+
+    source = tmp_path / "one.wav"
+    sf.write(source, np.array([[0.5]], np.float32), 16_000)
+    status, html, png, output = upscale(ctx, "s1", str(source), DEFAULTS)
+    assert "**48000 Hz**" in status and sf.info(output).frames == 3
+    assert Path(png).stat().st_size > 1_000
+
+
 def test_spectrogram_marks_the_model_cutoff_only_when_given(tmp_path):
     """The studio's dashed line is where the input's content ends; a second, dotted line shows
     the cutoff the model got when it differs (a codec's wall above a fade)."""

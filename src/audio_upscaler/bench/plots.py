@@ -89,5 +89,7 @@ def spectrogram_db(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np
     from scipy.signal import stft
 
     n = max(16, round(WINDOW_SECONDS * rate))
+    if x.shape[-1] < n:  # a clip shorter than one window (a 1-sample file): one frame, not scipy's ValueError
+        x = np.pad(x, (0, n - x.shape[-1]))
     freqs, times, spec = stft(x, fs=rate, window="hann", nperseg=n, noverlap=3 * n // 4)
     return times, freqs, 10 * np.log10(np.abs(spec) ** 2 + 1e-12)
