@@ -284,6 +284,17 @@ def test_overrides_names_and_arguments(tmp_path):
                     "--max-steps", "20", "optim.lr=1e-3"]
 
 
+def test_a_torn_best_json_does_not_hide_the_runs(tmp_path):
+    """One run's unreadable best.json (a run stopped while writing it) made the whole list fail."""
+    from audio_upscaler.ui.model_lab import list_runs
+
+    for name, best in (("a", "{"), ("b", '{"step": 4, "lsd": 1.5}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text("model: {family: apnet}\n")
+        (tmp_path / name / "best.json").write_text(best)
+    assert list_runs(tmp_path) == [["a", "apnet", 0, "–", "–", "no"], ["b", "apnet", 0, "1.500", 4, "no"]]
+
+
 def test_runs_are_listed_and_a_run_exports_as_a_model(ctx, tmp_path, monkeypatch, torch_one_thread):
     from audio_upscaler.models import registry
     from audio_upscaler.ui.controls import model_choices

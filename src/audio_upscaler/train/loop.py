@@ -31,6 +31,7 @@ from ..errors import UpscalerError
 from ..losses import GeneratorLoss, GeneratorLossConfig, outside_band_from_target
 from ..models import registry
 from ..models.base import TASKS
+from ..textio import write_text_atomic
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig, from_dict
 from .data import DataConfig, PairDataset, loader_settings
@@ -333,7 +334,7 @@ class Trainer:
         if value < self.best_lsd:
             self.best_lsd, self.bad_validations = value, 0
             self.eval_model().save(self.run_dir / "best_model")
-            (self.run_dir / "best.json").write_text(json.dumps({"step": self.step, **metrics}, indent=2) + "\n")
+            write_text_atomic(self.run_dir / "best.json", json.dumps({"step": self.step, **metrics}, indent=2) + "\n")
             self.save(BEST)
         else:
             self.bad_validations += 1

@@ -105,7 +105,10 @@ def list_runs(runs_dir: Path) -> list[list]:
         except Exception:  # noqa: BLE001 - a broken config still lists the run
             family = "?"
         log = read_log(run)
-        best = json.loads((run / "best.json").read_text()) if (run / "best.json").is_file() else {}
+        try:
+            best = json.loads((run / "best.json").read_text()) if (run / "best.json").is_file() else {}
+        except (OSError, ValueError):  # a torn or unreadable best.json still lists the run (and the others)
+            best = {}
         lsd = best.get("lsd")
         rows.append([run.name, family, log[-1]["step"] if log else 0, "–" if lsd is None else f"{lsd:.3f}",
                      best.get("step", "–"), "yes" if (run / "best_model").is_dir() else "no"])
