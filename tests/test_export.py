@@ -178,6 +178,20 @@ def test_cli_export_into_a_file_is_a_one_line_error(tmp_path, capsys):
     assert (tmp_path / "taken").read_text() == "mine"
 
 
+def test_a_check_clip_too_short_for_the_model_is_a_one_line_error(tmp_path, capsys):
+    """A 1-sample --clip crashed inside the model's STFT (internal RuntimeError)."""
+    from audio_upscaler.cli import main
+
+    model = tmp_path / "tiny"
+    tiny_model("edge").save(model)
+    clip = tmp_path / "click.wav"
+    write_audio(clip, Audio(np.array([[0.5]], np.float32), 48_000))
+    assert main(["export", str(model), "--no-speed", "--clip", str(clip), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {clip}: 1 samples") and "too short for a check clip" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------- int8 and pruning
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import UpscalerError
 from ..models.base import UpscalerModel
 from ..models.blocks import conv_stft
 from .manifest import ExportManifest
@@ -25,6 +26,8 @@ from .manifest import ExportManifest
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Length of the example input a graph is traced with (seconds; any length on the grid works after).
 TRACE_SECONDS = 0.25
+#: Shortest ``--clip`` file the checks take (seconds; a 1-sample clip crashed the model's STFT).
+MIN_CLIP_SECONDS = 0.1
 
 
 @contextmanager
@@ -138,6 +141,9 @@ def _read(path: str | Path, sample_rate: int, seconds: float) -> np.ndarray:
     from ..io import read_audio
 
     audio = read_audio(path)
+    if audio.duration < MIN_CLIP_SECONDS:
+        raise UpscalerError(f"{path}: {audio.frames} samples ({audio.duration:.3f} s) are too short for a check clip "
+                            f"(at least {MIN_CLIP_SECONDS:g} s)")
     x = resample(audio.samples, audio.sample_rate, sample_rate)
     return np.ascontiguousarray(x[:2, : int(seconds * sample_rate)], np.float32)
 
