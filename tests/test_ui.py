@@ -270,12 +270,16 @@ def test_batch_goes_on_after_a_bad_file_and_zips_the_rest(ctx, root, tmp_path):
 def test_overrides_names_and_arguments(tmp_path):
     from audio_upscaler.ui.model_lab import check_name, parse_overrides, train_args
 
-    assert parse_overrides("optim.lr=3e-4\ntrain.validate_every=10") == ["optim.lr=3e-4", "train.validate_every=10"]
+    runs = tmp_path / "runs"
+    assert (parse_overrides("optim.lr=3e-4\ntrain.validate_every=10", runs)
+            == ["optim.lr=3e-4", "train.validate_every=10"])
     for bad in ("data.source=/etc", "data.validation_source=/x", "lr=1", "optim.lr",
-                "-o/tmp/out.d=1", "--data.x=1", "-v.x=1"):  # an option to the command, not an override
-        with pytest.raises(UpscalerError):
-            parse_overrides(bad)
-    assert parse_overrides("model.spec.channels=8 loss.l1_weight=0.5") == ["model.spec.channels=8", "loss.l1_weight=0.5"]
+                "-o/tmp/out.d=1", "--data.x=1", "-v.x=1",  # an option to the command, not an override
+                "train.init_from=/etc", f"train.vocoder_from={runs}/../elsewhere", "train.init_from=run1"):
+        with pytest.raises(UpscalerError):  # model folders outside the runs folder (a bare name is relative to the server's cwd)
+            parse_overrides(bad, runs)
+    assert (parse_overrides(f"model.spec.channels=8 loss.l1_weight=0.5 train.init_from={runs}/run1", runs)
+            == ["model.spec.channels=8", "loss.l1_weight=0.5", f"train.init_from={runs}/run1"])
     for bad in ("../x", "a/b", "", "auto", "x" * 65):
         with pytest.raises(UpscalerError):
             check_name(bad, "the run name")

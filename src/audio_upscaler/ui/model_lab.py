@@ -23,6 +23,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
 #: Overrides that would bypass the folder picker (and its root containment).
 PROTECTED_KEYS = ("data.source", "data.validation_source")
+#: Overrides naming a model folder to read: allowed only inside the runs folder.
+MODEL_FOLDER_KEYS = ("train.init_from", "train.vocoder_from")
 POLL_S = 2.0
 #: The curves image is redrawn at most this often while training runs (seconds).
 CURVES_EVERY_S = 10.0
@@ -48,16 +50,18 @@ def check_name(name: str | None, what: str) -> str:
     return name
 
 
-def parse_overrides(text: str | None) -> list[str]:
+def parse_overrides(text: str | None, runs_dir: Path) -> list[str]:
     """``section.key=value`` items separated by spaces or new lines; data folders are refused
-    (choose them with the folder picker)."""
+    (choose them with the folder picker), and a model folder to start from must lie in ``runs_dir``."""
     items = (text or "").split()
     for item in items:
-        key, sep, _ = item.partition("=")
+        key, sep, value = item.partition("=")
         if not sep or not KEY_RE.match(key):  # "-o/elsewhere.x=1" would move tune's output out of the runs folder
             raise UpscalerError(f"override {item!r} must look like section.key=value")
-        if key.strip() in PROTECTED_KEYS:
+        if key in PROTECTED_KEYS:
             raise UpscalerError(f"{key} is set by the data folder picker, not by an override")
+        if key in MODEL_FOLDER_KEYS and not Path(value).resolve().is_relative_to(Path(runs_dir).resolve()):
+            raise UpscalerError(f"{key} must name a run folder in {runs_dir}")
     return items
 
 
@@ -176,7 +180,7 @@ def start_training(ctx: Context, session: str, config, root, folder, name, max_s
     if (run_dir / "config.yaml").exists():
         raise UpscalerError(f"a run named '{run_dir.name}' exists; choose another name")
     log = run_dir / "ui.log"
-    args = train_args(config, data, run_dir, max_steps, parse_overrides(overrides))
+    args = train_args(config, data, run_dir, max_steps, parse_overrides(overrides, ctx.settings.runs_dir))
     proc = ctx.jobs.start(session, "train", args, log)
     folder = ctx.sessions.job_folder(session, "train")
     drawn = {"rows": 0, "at": 0.0, "png": None}
@@ -200,7 +204,7 @@ def start_tuning(ctx: Context, session: str, config, root, folder, name, trials,
     if not trials or trials < 1 or not steps or steps < 1:
         raise UpscalerError("trials and steps per trial must be at least 1")
     log = out / "ui.log"
-    args = tune_args(config, data, out, trials, steps, parse_overrides(overrides))
+    args = tune_args(config, data, out, trials, steps, parse_overrides(overrides, ctx.settings.runs_dir))
     proc = ctx.jobs.start(session, "tune", args, log)
 
     def render(code):
