@@ -135,8 +135,21 @@ def test_a_tone_under_2_khz_is_only_resampled_by_auto():
 def test_a_cutoff_out_of_range_is_refused(cutoff):
     from audio_upscaler.errors import UpscalerError
 
-    with pytest.raises(UpscalerError, match="cutoff must be a frequency of at least 1000 Hz"):
+    with pytest.raises(UpscalerError, match="cutoff must be (a frequency of at least 1000 Hz|finite)"):
         Upscaler("sbr", 48_000, cutoff_hz=cutoff)
+
+
+@pytest.mark.parametrize("setting", [dict(target_rate=float("nan")), dict(target_rate="fast"),
+                                     dict(chunk_seconds=float("nan")), dict(chunk_seconds=0), dict(chunk_seconds=-1),
+                                     dict(cutoff_hz="8k"), dict(normalize_dbfs="loud"),
+                                     dict(normalize_dbfs=float("nan"))])
+def test_settings_that_are_not_usable_numbers_are_refused(setting):
+    """Each was a bare ValueError/TypeError (nan rate, string cutoff), or silently accepted (a chunk
+    length of 0 or less)."""
+    from audio_upscaler.errors import UpscalerError
+
+    with pytest.raises(UpscalerError, match="must be"):
+        Upscaler("sbr", **{"target_rate": 48_000, **setting})
 
 
 def test_a_cutoff_at_or_above_the_input_nyquist_is_refused():

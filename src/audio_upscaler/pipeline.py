@@ -105,6 +105,17 @@ class UpscaleResult:
         }
 
 
+def _finite(value, what: str) -> float:
+    """``value`` as a finite float, or :class:`UpscalerError` naming ``what``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UpscalerError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise UpscalerError(f"{what} must be finite, got {value!r}")
+    return number
+
+
 class Upscaler:
     """Upscale audio files or in-memory :class:`Audio`.
 
@@ -149,15 +160,19 @@ class Upscaler:
         codec_check: bool = False,
         source_codec: str | SourceCodec | None = None,
     ) -> None:
-        if not MIN_RATE <= int(target_rate) <= MAX_RATE:
+        if not MIN_RATE <= _finite(target_rate, "target rate") <= MAX_RATE:
             raise UpscalerError(f"target rate {target_rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+        normalize_dbfs = None if normalize_dbfs is None else _finite(normalize_dbfs, "normalize level")
+        cutoff_hz = None if cutoff_hz is None else _finite(cutoff_hz, "cutoff")
+        if not _finite(chunk_seconds, "chunk length") > 0:
+            raise UpscalerError(f"chunk length must be above 0 seconds, got {chunk_seconds}")
         if backend not in BACKENDS:
             raise UpscalerError(f"backend must be one of {', '.join(BACKENDS)}")
         if stereo not in STEREO_MODES:
             raise UpscalerError(f"stereo mode must be one of {', '.join(STEREO_MODES)}")
         if normalize_dbfs is not None and not -60.0 <= normalize_dbfs <= 0.0:
             raise UpscalerError("normalize level must be between -60 and 0 dBFS")
-        if cutoff_hz is not None and not (math.isfinite(cutoff_hz) and cutoff_hz >= MIN_USER_CUTOFF_HZ):
+        if cutoff_hz is not None and cutoff_hz < MIN_USER_CUTOFF_HZ:
             raise UpscalerError(f"cutoff must be a frequency of at least {MIN_USER_CUTOFF_HZ:.0f} Hz, got {cutoff_hz}")
         from .dsp.resample import QUALITIES
 
