@@ -243,6 +243,25 @@ def test_spectrogram_marks_the_model_cutoff_only_when_given(tmp_path):
     assert lime.sum() > 100  # the dotted line and its label
 
 
+def test_batch_goes_on_after_an_internal_error_on_one_file(ctx, root, tmp_path, monkeypatch):
+    """A bug hit by one file (any exception, not only UpscalerError) stopped the whole batch."""
+    from audio_upscaler.pipeline import Upscaler
+
+    first, second = tone(tmp_path / "first.wav", rate=22_050), tone(tmp_path / "second.wav", rate=22_050)
+    real = Upscaler.upscale_file
+
+    def flaky(self, path, output, **kw):
+        if Path(path).name == "first.wav":
+            raise RuntimeError(f"boom in {path}")
+        return real(self, path, output, **kw)
+
+    monkeypatch.setattr(Upscaler, "upscale_file", flaky)
+    rows, status, archive, job = list(run_batch(ctx, "s3", [("first.wav", first), ("second.wav", second)], DEFAULTS))[-1]
+    assert [row[1] for row in rows] == ["error", "done"]
+    assert rows[0][2] == "internal error (RuntimeError): boom in first.wav"  # no server path
+    assert "1 of 2" in status and "1 failed" in status
+
+
 def test_batch_goes_on_after_a_bad_file_and_zips_the_rest(ctx, root, tmp_path):
     tone(root / "sub" / "one.wav", rate=22_050)
     (root / "sub" / "broken.wav").write_bytes(b"RIFF" + b"\x00" * 200)

@@ -58,6 +58,8 @@ def run_batch(ctx: Context, session: str, items: list[tuple[str, Path]], values:
             result = upscaler.upscale_file(path, output, fmt=fmt, progress=report)
         except UpscalerError as exc:
             rows[i][1:] = ["error", public_message(exc, path, output)]
+        except Exception as exc:  # noqa: BLE001 - a bug on one file must not stop the others
+            rows[i][1:] = ["error", f"internal error ({type(exc).__name__}): {public_message(exc, path, output)}"]
         else:
             rows[i][1:] = ["done", f"{result.input_rate} → {result.output_rate} Hz, model {result.model}, "
                                    f"{result.realtime_factor:.1f}× real time"]
