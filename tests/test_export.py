@@ -178,6 +178,19 @@ def test_cli_export_into_a_file_is_a_one_line_error(tmp_path, capsys):
     assert (tmp_path / "taken").read_text() == "mine"
 
 
+@pytest.mark.parametrize("args, message", [(["-o", ""], "the output folder (-o) is empty"),
+                                           (["--fine-tune-steps", "-3"], "--fine-tune-steps must be 0 or more")])
+def test_cli_export_refuses_an_empty_output_and_negative_fine_tuning(tmp_path, capsys, args, message):
+    """`-o ''` quietly meant the default folder (upscale refuses an empty -o); -3 steps were a no-op."""
+    from audio_upscaler.cli import main
+
+    model = tmp_path / "tiny"
+    tiny_model("edge").save(model)
+    assert main(["export", str(model), "--no-speed", *args]) == 2
+    assert capsys.readouterr().err == f"error: {message}" + ("" if args[0] == "-o" else ", got -3") + "\n"
+    assert not (model / "onnx").exists()
+
+
 def test_a_check_clip_too_short_for_the_model_is_a_one_line_error(tmp_path, capsys):
     """A 1-sample --clip crashed inside the model's STFT (internal RuntimeError)."""
     from audio_upscaler.cli import main

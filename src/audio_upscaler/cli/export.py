@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import UpscalerError
 from .common import add_verbose, print_json
 
 QUANTIZE = {"int8": "dynamic", "int8-static": "static"}
@@ -38,6 +39,10 @@ def run(args) -> int:
     from ..models.base import UpscalerModel
 
     quantize = QUANTIZE.get(args.quantize)
+    if args.output == "":
+        raise UpscalerError("the output folder (-o) is empty")
+    if args.fine_tune_steps < 0:
+        raise UpscalerError(f"--fine-tune-steps must be 0 or more, got {args.fine_tune_steps}")
     folder = Path(args.model)
     if folder.is_dir():
         model, root = UpscalerModel.load(folder), folder
