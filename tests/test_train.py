@@ -193,6 +193,18 @@ def test_config_values_of_the_wrong_type_or_range_are_one_line_errors(tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("data", ["empty", "missing"])
+def test_a_data_error_leaves_no_run_folder(tmp_path, capsys, data):
+    """A missing or empty data folder is a one-line error, and no half-made run is left behind (the
+    run folder and its config.yaml were written first; Model Lab then listed the failed run)."""
+    (tmp_path / "empty").mkdir()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(from_dict(tiny_config(tmp_path / data)).to_yaml())
+    assert main(["train", "--config", str(cfg), "--run-dir", str(tmp_path / "run"), "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_override_fills_an_empty_yaml_section(tmp_path):
     """``loss:`` with nothing under it reads as null; ``loss.l1_weight=1`` said it "goes through a
     non-mapping value"."""

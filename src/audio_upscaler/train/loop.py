@@ -132,17 +132,17 @@ class Trainer:
                                                 lambda params: self._optimizer(params, lc.discriminator_lr or config.optim.lr))
         self.step, self.best_lsd, self.bad_validations = 0, math.inf, 0
         self.progress = progress and self.rank == 0
-        self.logger = RunLogger(self.run_dir) if self.rank == 0 else None
         if resume:
             self._restore(load_checkpoint(self.run_dir / "checkpoints" / LATEST))
         else:
             if t.init_from:
                 self._init_weights(Path(t.init_from))
-            if self.rank == 0:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                (self.run_dir / "config.yaml").write_text(config.to_yaml())
-        self.train_pairs = self._pairs()
+        self.train_pairs = self._pairs()  # data errors come before the run folder exists
         self.validation = self._validation_set() if self.rank == 0 else None
+        if not resume and self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(config.to_yaml())
+        self.logger = RunLogger(self.run_dir) if self.rank == 0 else None
 
     # ------------------------------------------------------------------ setup
 
