@@ -228,7 +228,7 @@ def test_fill_loud_turns_down_fills_near_the_frame_peak_by_their_distance():
     at -70 dB (outside) nothing; a prediction no louder than its input bin is never touched."""
     model = registry.build("apnet", **{**TINY_COPY, "fill_holes_db": 3.0, "fill_loud_db": 60.0,
                                        "fill_loud_cut_db": 6.0}).eval()
-    to_log = lambda db: torch.tensor(db) * (math.log(10) / 20)  # noqa: E731
+    to_log = lambda db: db * (math.log(10) / 20)  # noqa: E731
     in_db = torch.tensor([0.0, -90.0, -90.0, -90.0, -20.0])[None, :, None]
     out_db = torch.tensor([0.0, -30.0, -50.0, -70.0, -25.0])[None, :, None]
     got = model._quieter_loud_fills(to_log(out_db), to_log(in_db)) * (20 / math.log(10))
