@@ -9,7 +9,6 @@ block by block, so memory does not grow with the length of the file.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -27,6 +26,7 @@ from .errors import UpscalerError
 from .extenders import BACKENDS, BandExtender, choose_extender, get_extender, with_air
 from .fingerprint import SPARSE_MAX_HZ as MIN_EXTEND_HZ
 from .io_formats import LOSSLESS, RESTORABLE_CODECS
+from .typecheck import finite_number
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
 AIR_LIMIT_HZ = 24_000.0
@@ -105,17 +105,6 @@ class UpscaleResult:
         }
 
 
-def _finite(value, what: str) -> float:
-    """``value`` as a finite float, or :class:`UpscalerError` naming ``what``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UpscalerError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise UpscalerError(f"{what} must be finite, got {value!r}")
-    return number
-
-
 class Upscaler:
     """Upscale audio files or in-memory :class:`Audio`.
 
@@ -160,11 +149,11 @@ class Upscaler:
         codec_check: bool = False,
         source_codec: str | SourceCodec | None = None,
     ) -> None:
-        if not MIN_RATE <= _finite(target_rate, "target rate") <= MAX_RATE:
+        if not MIN_RATE <= finite_number(target_rate, "target rate") <= MAX_RATE:
             raise UpscalerError(f"target rate {target_rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
-        normalize_dbfs = None if normalize_dbfs is None else _finite(normalize_dbfs, "normalize level")
-        cutoff_hz = None if cutoff_hz is None else _finite(cutoff_hz, "cutoff")
-        if not _finite(chunk_seconds, "chunk length") > 0:
+        normalize_dbfs = None if normalize_dbfs is None else finite_number(normalize_dbfs, "normalize level")
+        cutoff_hz = None if cutoff_hz is None else finite_number(cutoff_hz, "cutoff")
+        if not finite_number(chunk_seconds, "chunk length") > 0:
             raise UpscalerError(f"chunk length must be above 0 seconds, got {chunk_seconds}")
         if backend not in BACKENDS:
             raise UpscalerError(f"backend must be one of {', '.join(BACKENDS)}")

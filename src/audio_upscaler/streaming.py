@@ -47,6 +47,7 @@ from .dsp.resample import StreamResampler, output_length
 from .errors import UpscalerError
 from .extenders import BandExtender, lookahead_samples, with_air
 from .io_formats import MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE
+from .typecheck import finite_number
 
 #: Input seconds the latency measurement runs for (covers soxr's start-up and a steady stretch).
 MEASURE_SECONDS = 2.0
@@ -78,6 +79,11 @@ class StreamingUpscaler:
                  hop: int | None = None):
         from .pipeline import AIR_LIMIT_HZ, LOSSLESS_CEILING_DBFS, Upscaler
 
+        whole = lambda value, what: int(finite_number(value, what))  # noqa: E731
+        block_size, channels = whole(block_size, "block size"), whole(channels, "channels")
+        input_rate, target_rate = whole(input_rate, "input rate"), whole(target_rate, "target rate")
+        hop = None if hop is None else whole(hop, "hop")
+        cutoff_hz = None if cutoff_hz is None else finite_number(cutoff_hz, "cutoff")
         if int(block_size) < 1:
             raise UpscalerError(f"block size must be at least 1 sample, got {block_size}")
         if not 1 <= int(channels) <= MAX_CHANNELS:

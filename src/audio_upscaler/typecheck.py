@@ -4,6 +4,7 @@ so that ``optim.lr=abc`` or ``model.dim=big`` is a clear :class:`UpscalerError` 
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from typing import Any
@@ -12,6 +13,17 @@ from .errors import UpscalerError
 
 _NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", list: "a list",
           dict: "a mapping", type(None): "null"}
+
+
+def finite_number(value: Any, what: str) -> float:
+    """``value`` as a finite float, or :class:`UpscalerError` naming ``what``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UpscalerError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise UpscalerError(f"{what} must be finite, got {value!r}")
+    return number
 
 
 def checked_fields(cls: type, values: dict, where: str) -> dict:
