@@ -4,6 +4,7 @@ onnxruntime backend of the pipeline (without torch) and ``audio-upscaler export`
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -140,6 +141,21 @@ def test_torchscript_round_trip(family, tmp_path):
     report = export_model(tiny_model(family), tmp_path, fmt="torchscript", speed_seconds=0)
     assert report["max_abs_error"] < TOLERANCE
     assert read_manifest(tmp_path).format == "torchscript"
+
+
+@pytest.mark.parametrize("edit, message", [({"alignment": 0}, "alignment must be at least 1"),
+                                           ({"alignment": "64"}, "alignment must be a whole number"),
+                                           ({"context_samples": -5}, "sample counts 0 or more"),
+                                           (None, "cannot read")])
+def test_a_hand_edited_manifest_is_a_clear_error(tmp_path, edit, message):
+    """alignment 0 was an internal ZeroDivisionError when the export was used; JSON that is not
+    an object an AttributeError."""
+    export_model(tiny_model("edge"), tmp_path, fmt="torchscript", speed_seconds=0)
+    path = tmp_path / "export.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps([data] if edit is None else {**data, **edit}))
+    with pytest.raises(UpscalerError, match=message):
+        read_manifest(tmp_path)
 
 
 @pytest.mark.parametrize("family", sorted(NO_TORCHSCRIPT))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UpscalerError
+from ..typecheck import checked_fields
 
 MANIFEST_FILE = "export.json"
 ONNX_FILE = "model.onnx"
@@ -56,11 +57,13 @@ def read_manifest(folder: str | Path) -> ExportManifest:
     path = Path(folder) / MANIFEST_FILE
     try:
         data = json.loads(path.read_text())
-        manifest = ExportManifest(**data)
+        manifest = ExportManifest(**checked_fields(ExportManifest, data, MANIFEST_FILE))
     except FileNotFoundError:
         raise UpscalerError(f"{folder} is not an export folder (no {MANIFEST_FILE}); run 'audio-upscaler export'") from None
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # AttributeError: JSON that is not an object
         raise UpscalerError(f"cannot read {path}: {exc}") from exc
+    if manifest.alignment < 1 or min(manifest.sample_rate, manifest.context_samples, manifest.latency_samples) < 0:
+        raise UpscalerError(f"{path}: alignment must be at least 1 and the rate and sample counts 0 or more")
     if manifest.format not in FORMATS or not (Path(folder) / manifest.file).is_file():
         raise UpscalerError(f"{path} names no usable model file ({manifest.format}: {manifest.file})")
     return manifest
