@@ -334,6 +334,16 @@ def test_tune_with_missing_data_prints_no_traceback(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == f"error: no such folder or manifest: {tmp_path / 'missing'}"
 
 
+@pytest.mark.parametrize("option", ["--trials", "--steps", "--reports", "--parallel"])
+def test_tune_counts_below_one_are_refused(tmp_path, capsys, option):
+    """--reports 0 and --parallel 0 were silently clamped to 1."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(from_dict(tiny_config(tmp_path)).to_yaml())
+    assert main(["tune", "--config", str(cfg), option, "0", "-o", str(tmp_path / "tune")]) == 2
+    assert capsys.readouterr().err == "error: --trials, --steps, --reports and --parallel must be at least 1\n"
+    assert not (tmp_path / "tune").exists()
+
+
 @pytest.mark.parametrize("family", registry.families())
 def test_every_family_search_space_builds_valid_models(family):
     """Each family exposes knobs to tune; the extreme choices build a valid model."""

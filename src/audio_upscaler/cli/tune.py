@@ -28,8 +28,8 @@ def run(args) -> int:
     from ..train.config import load_config
     from ..train.tune import tune
 
-    if args.trials < 1 or args.steps < 1:
-        raise UpscalerError("--trials and --steps must be at least 1")
+    if min(args.trials, args.steps, args.reports, 1 if args.parallel is None else args.parallel) < 1:
+        raise UpscalerError("--trials, --steps, --reports and --parallel must be at least 1")
     overrides = list(args.overrides) + ([f"data.source={args.data}"] if args.data else [])
     tune(load_config(args.config, overrides), args.trials, args.storage, args.out, args.study_name,
          budget_steps=args.steps, reports=args.reports, parallel=args.parallel)
