@@ -261,7 +261,8 @@ def test_cli_train_resume_and_export(audio_folder, tmp_path, capsys):
 
 def test_cli_resume_and_export_mistakes_are_one_line_errors(audio_folder, tmp_path, capsys):
     """A resume that changes the model's shape, a run whose config.yaml is broken and an export
-    under a file were internal errors (RuntimeError size mismatch, yaml ParserError, NotADirectoryError)."""
+    under a file were internal errors (RuntimeError size mismatch, yaml ParserError, NotADirectoryError);
+    resuming a finished run without more steps only printed "stopped at step 2" and exited 0."""
     run = tmp_path / "run"
     Trainer(from_dict(tiny_config(audio_folder, train={"max_steps": 2, "validate_every": 2})), run, echo=None,
             progress=False).fit()
@@ -271,6 +272,7 @@ def test_cli_resume_and_export_mistakes_are_one_line_errors(audio_folder, tmp_pa
     (broken / "config.yaml").write_text("model: [1,\n")
     cases = [(["train", "--resume", str(run), "--quiet", "model.dim=64"], "does not fit this model"),
              (["train", "--resume", str(broken), "--quiet"], "cannot read the run's config"),
+             (["train", "--resume", str(run), "--quiet"], "already ran to step 2 (train.max_steps 2); give --max-steps above 2"),
              (["train", "--export", str(run), "-o", str(tmp_path / "taken" / "model")], "cannot write the model folder")]
     for args, message in cases:
         assert main(args) == 2, args

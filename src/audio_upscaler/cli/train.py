@@ -59,6 +59,10 @@ def run(args) -> int:
         if (run_dir / "checkpoints").exists():
             raise UpscalerError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
     trainer = Trainer(config, run_dir, resume=bool(args.resume), progress=not args.quiet)
+    if args.resume and trainer.step >= config.train.max_steps:
+        trainer.close()
+        raise UpscalerError(f"{run_dir} already ran to step {trainer.step} (train.max_steps {config.train.max_steps}); "
+                            f"give --max-steps above {trainer.step} to train on")
     metrics = trainer.fit()
     trainer.close()
     if trainer.rank == 0:
