@@ -114,6 +114,18 @@ def test_target_below_input_is_refused():
         Upscaler("sbr", 44_100).upscale(Audio(np.zeros((1, 4800), np.float32), 48_000))
 
 
+def test_digital_silence_is_only_resampled_by_auto():
+    """A silent 16 kHz file read as "content stops at 8.0 kHz -> model 'default' (band-limited input)"
+    while analysis said "silent: no content to analyse"."""
+    from audio_upscaler.analysis import analyze
+
+    silence = Audio(np.zeros((1, 32_000), np.float32), 16_000)
+    name, reason, _ = Upscaler("auto", 48_000)._plan(analyze(silence))
+    assert name == "none" and reason.startswith("digital silence")
+    assert Upscaler("default", 48_000)._plan(analyze(silence))[0] == "default"  # a model asked for still runs
+    assert not Upscaler("auto", 48_000).upscale(silence).samples.any()
+
+
 def test_a_tone_under_2_khz_is_only_resampled_by_auto():
     """A 1 kHz tone "stops" at about 1.3 kHz: not a band limit to extend (a model given that
     cutoff filled 1.2-2.5 kHz louder than the tone); analysis says what it is."""

@@ -305,6 +305,8 @@ class Upscaler:
         if self.model == "auto" and name != "none" and self.cutoff_hz is None and cutoff < MIN_EXTEND_HZ:
             name, reason = "none", (f"content ends under {MIN_EXTEND_HZ / 1000:.0f} kHz, so a tone or a sparse signal rather "
                                     "than a band-limited recording; resampling only; --cutoff sets where to extend from")
+        if self.model == "auto" and report.peak_dbfs == -np.inf:
+            name, reason = "none", "digital silence: nothing to extend; resampling only"
         limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if name != "none" and cutoff >= 0.98 * limit:
             name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
