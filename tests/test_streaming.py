@@ -234,6 +234,8 @@ def test_bad_settings_and_samples_raise_instead_of_hanging_or_poisoning_the_stre
     assert raised and "hop must be at least 1 sample" in raised[0]
     with pytest.raises(UpscalerError, match="input rate 0 Hz is outside"):
         StreamingUpscaler("sbr", 0, 48_000, 320)
+    with pytest.raises(UpscalerError, match="over 10 s of input"):  # its latency probe allocated 16 such blocks
+        StreamingUpscaler("sbr", 16_000, 48_000, 10**9)
     for bad in (dict(block_size=float("nan")), dict(block_size="big"), dict(input_rate=float("inf")),
                 dict(hop=float("nan")), dict(cutoff_hz="4k"), dict(channels=None)):
         with pytest.raises(UpscalerError, match="must be (a number|finite)"):  # were ValueError/TypeError

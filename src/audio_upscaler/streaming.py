@@ -51,6 +51,8 @@ from .typecheck import finite_number
 
 #: Input seconds the latency measurement runs for (covers soxr's start-up and a steady stretch).
 MEASURE_SECONDS = 2.0
+#: Largest block a stream takes (seconds of input): streaming is for short blocks.
+MAX_BLOCK_SECONDS = 10.0
 MAX_CHANNELS = 8
 
 
@@ -86,6 +88,9 @@ class StreamingUpscaler:
         cutoff_hz = None if cutoff_hz is None else finite_number(cutoff_hz, "cutoff")
         if int(block_size) < 1:
             raise UpscalerError(f"block size must be at least 1 sample, got {block_size}")
+        if block_size > MAX_BLOCK_SECONDS * input_rate > 0:  # the latency probe feeds 16 such blocks
+            raise UpscalerError(f"block size {block_size} is over {MAX_BLOCK_SECONDS:g} s of input; "
+                                "for whole files use the offline pipeline (audio-upscaler upscale)")
         if not 1 <= int(channels) <= MAX_CHANNELS:
             raise UpscalerError(f"channels must be between 1 and {MAX_CHANNELS}, got {channels}")
         if not MIN_RATE <= int(input_rate) <= MAX_RATE:
