@@ -208,7 +208,8 @@ def test_cli_export_refuses_an_empty_output_and_negative_fine_tuning(tmp_path, c
 
 
 def test_a_check_clip_too_short_for_the_model_is_a_one_line_error(tmp_path, capsys):
-    """A 1-sample --clip crashed inside the model's STFT (internal RuntimeError)."""
+    """A 1-sample --clip crashed inside the model's STFT (internal RuntimeError); a silent one passed
+    every check and would calibrate int8-static on nothing."""
     from audio_upscaler.cli import main
 
     model = tmp_path / "tiny"
@@ -219,6 +220,10 @@ def test_a_check_clip_too_short_for_the_model_is_a_one_line_error(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith(f"error: {clip}: 1 samples") and "too short for a check clip" in err, err
     assert not (tmp_path / "out").exists()
+    clip = tmp_path / "silence.wav"
+    write_audio(clip, Audio(np.zeros((1, 48_000), np.float32), 48_000))  # passed every check (LSD 0.000)
+    assert main(["export", str(model), "--no-speed", "--clip", str(clip), "-o", str(tmp_path / "out")]) == 2
+    assert "is silent" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------- int8 and pruning

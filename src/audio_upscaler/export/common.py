@@ -136,6 +136,10 @@ def _synth(sample_rate: int, seconds: float, seed: int) -> np.ndarray:
     return (0.5 * x / np.abs(x).max())[None].astype(np.float32)
 
 
+#: A check clip whose peak stays under this (about -100 dBFS) is silent.
+SILENT_CLIP_PEAK = 1e-5
+
+
 def _read(path: str | Path, sample_rate: int, seconds: float) -> np.ndarray:
     from ..dsp.resample import resample
     from ..io import read_audio
@@ -145,7 +149,10 @@ def _read(path: str | Path, sample_rate: int, seconds: float) -> np.ndarray:
         raise UpscalerError(f"{path}: {audio.frames} samples ({audio.duration:.3f} s) are too short for a check clip "
                             f"(at least {MIN_CLIP_SECONDS:g} s)")
     x = resample(audio.samples, audio.sample_rate, sample_rate)
-    return np.ascontiguousarray(x[:2, : int(seconds * sample_rate)], np.float32)
+    x = np.ascontiguousarray(x[:2, : int(seconds * sample_rate)], np.float32)
+    if not np.abs(x).max() > SILENT_CLIP_PEAK:  # a silent clip passes every comparison and calibrates nothing
+        raise UpscalerError(f"{path}: the part used as a check clip ({seconds:g} s) is silent")
+    return x
 
 
 # ---------------------------------------------------------------------- comparisons
