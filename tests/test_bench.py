@@ -309,3 +309,71 @@ def test_a_check_method_runs_on_codec_tasks_only(data_dir, tmp_path):
     assert {r["method"] for r in rows if r["task"] == "bwe_8k_48k"} == {"sinc"}
     assert {r["method"] for r in rows if r["task"] == "mp3_64k"} == {"sinc", "sbr+check"}
     assert (tmp_path / "README.md").is_file() and list((tmp_path / "plots").glob("bwe_8k_48k__*.png"))
+
+
+def test_bad_seconds_and_report_folders_are_one_line_errors(data_dir, tmp_path, capsys):
+    """--seconds nan/inf failed every item with a raw ValueError and exited 0; --out naming a file
+    was an internal error; --out naming a folder with the user's own README.md overwrote it."""
+    base = ["benchmark", str(data_dir), "--tasks", "bwe_8k_48k", "--methods", "sinc", "-q"]
+    for seconds in ("nan", "inf"):
+        assert main([*base, "--out", str(tmp_path / "r"), "--seconds", seconds]) == 2
+    (tmp_path / "file").write_text("x")
+    assert main([*base, "--out", str(tmp_path / "file")]) == 2
+    assert main([*base, "--out", str(tmp_path / "file" / "sub")]) == 2
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "README.md").write_text("my notes")
+    assert main([*base, "--out", str(mine), "--seconds", "0.3"]) == 2
+    assert (mine / "README.md").read_text() == "my notes"
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 5 and "Traceback" not in err and "internal error" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_report_inside_the_data_folder_is_not_benchmarked(tmp_path):
+    """A re-run took the report's own reference/input/method WAVs for new clips."""
+    data = tmp_path / "clips"
+    data.mkdir()
+    sf.write(data / "tone.flac", harmonic_tone(RATE, 0.5).T, RATE)
+    for _ in range(2):
+        results = run_benchmark(data, ["bwe_16k_48k"], ["sinc"], data / "report", plot_clips=1, progress=False)
+    assert [c["name"] for c in results["clips"]] == ["tone"]
+    assert len(results["items"]) == 1
+
+
+def test_clips_differing_only_in_suffix_stay_apart(tmp_path):
+    """``a.wav`` and ``a.flac`` were both clip ``a``: one cache file and audio folder, and the
+    ratio to sinc paired each with the other (sinc's own ratio came out 0.52)."""
+    sf.write(tmp_path / "a.wav", harmonic_tone(RATE, 0.5).T, RATE)
+    sf.write(tmp_path / "a.flac", np.random.default_rng(0).standard_normal(RATE // 2).astype(np.float32) * 0.1, RATE)
+    assert sorted(c.name for c in find_clips(tmp_path)) == ["a.flac", "a.wav"]
+    results = run_benchmark(tmp_path, ["bwe_16k_48k"], ["sinc"], tmp_path / "report", plot_clips=0, progress=False)
+    assert results["summary"][0]["clips"] == 2
+    assert results["summary"][0]["lsd_ratio_to_sinc"] == pytest.approx(1.0)
+    assert len(list((tmp_path / "report" / "cache").rglob("*.json"))) == 2
+
+
+def test_manifest_paths_outside_the_corpus_are_refused(tmp_path):
+    """An absolute or ``..`` manifest path made the cache and the kept audio land outside the
+    report folder (``/abs/clip.json``, ``/abs/clip/reference.wav``)."""
+    entry = json.loads((VALIDATION_SET / "manifest.jsonl").read_text().splitlines()[0])
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for bad in (str(tmp_path / "elsewhere.flac"), "../elsewhere.flac"):
+        (corpus / "manifest.jsonl").write_text(json.dumps({**entry, "path": bad}) + "\n")
+        with pytest.raises(UpscalerError, match="not a path inside the corpus folder"):
+            find_clips(corpus)
+
+
+def test_a_clip_whose_kind_changed_is_benchmarked_again(tmp_path):
+    """A sidecar turning a clip into speech kept the cached music item (no PESQ/STOI, a music row)."""
+    data = tmp_path / "clips"
+    data.mkdir()
+    sf.write(data / "voice.flac", voiced(RATE, 1.0).T, RATE)
+    out = tmp_path / "report"
+    first = run_benchmark(data, ["bwe_16k_48k"], ["sinc"], out, plot_clips=0, progress=False)
+    assert first["items"][0]["kind"] == "music" and math.isnan(first["items"][0]["metrics"]["pesq_wb"])
+    (data / "voice.json").write_text('{"kind": "speech"}')
+    again = run_benchmark(data, ["bwe_16k_48k"], ["sinc"], out, plot_clips=0, progress=False)
+    assert again["items"][0]["kind"] == "speech" and again["summary"][0]["set"] == "speech"
+    assert again["items"][0]["metrics"]["pesq_wb"] > 1

@@ -3,7 +3,7 @@
 Each finished ``(task, method, clip)`` item is one JSON file ``OUT/cache/TASK/METHOD/CLIP.json``
 holding the item and a fingerprint of everything that determines it (package version and the
 size and mtime of each of its source files, task, absolute clip path, the clip file's size and
-mtime, ``seconds``, seed, and the method's model weights: folder, size and mtime). A cached item
+mtime, the clip's kind, ``seconds``, seed, and the method's model weights: folder, size and mtime). A cached item
 is reused only when its fingerprint matches, so changing the clip, the settings, the weights
 behind a model name or the package's code (a fixed analysis, a new resampler) recomputes it.
 """
@@ -57,9 +57,12 @@ class ItemCache:
         return self.folder / task / method / f"{clip}.json"
 
     @staticmethod
-    def fingerprint(task: str, clip_path: Path, seconds: float | None, seed: int, weights: list | None = None) -> str:
-        """``weights``: what identifies the method's model weights (:func:`weights_identity`)."""
-        key = [__version__, package_identity(), task, str(clip_path.resolve()), file_identity(clip_path), seconds, seed, weights or []]
+    def fingerprint(task: str, clip_path: Path, seconds: float | None, seed: int, weights: list | None = None,
+                    kind: str | None = None) -> str:
+        """``weights``: what identifies the method's model weights (:func:`weights_identity`);
+        ``kind``: the clip's kind (speech clips get PESQ and STOI)."""
+        key = [__version__, package_identity(), task, str(clip_path.resolve()), file_identity(clip_path), seconds, seed,
+               weights or [], kind]
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
     def load(self, task: str, method: str, clip: str, fingerprint: str) -> dict | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import platform
 import shutil
@@ -59,13 +61,17 @@ def run_benchmark(data_dir: str | os.PathLike, tasks: Sequence[str] = DEFAULT_TA
     from .report import write_report
 
     tasks, methods = check_tasks(tasks), check_methods(methods)
-    if seconds is not None and seconds <= 0:
-        raise UpscalerError("seconds must be positive")
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise UpscalerError(f"seconds must be a positive number, not {seconds:g}")
     if max_clips is not None and max_clips < 1:
         raise UpscalerError("the number of clips must be at least 1")
-    clips = find_clips(data_dir, split, max_clips)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
+    clips = find_clips(data_dir, split, max_clips, exclude=[out / "audio", *out.glob(".bench-*")])  # not our own files
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UpscalerError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from None
     runner = Runner(out, methods, seconds, seed)
     pairs = [(task, clip) for task in tasks for clip in clips if task_applies(task, clip.kind)]
     items: list[dict] = []
@@ -88,6 +94,32 @@ def run_benchmark(data_dir: str | os.PathLike, tasks: Sequence[str] = DEFAULT_TA
     }
     write_report(results, out)
     return results
+
+
+#: What a report folder gets (and a re-run replaces).
+REPORT_NAMES = ("README.md", "results.json", "results.csv", "plots", "audio")
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse a report folder that is a file, or that holds files a report would replace without
+    being an earlier report (no ``cache/``, no report ``results.json``): a user's own README.md
+    must not be overwritten."""
+    if out.exists() and not out.is_dir():
+        raise UpscalerError(f"{out}: exists and is not a folder (the report needs a folder)")
+    if not out.is_dir() or (out / "cache").is_dir() or _is_report(out / "results.json"):
+        return
+    clash = [name for name in REPORT_NAMES if (out / name).exists()]
+    if clash:
+        raise UpscalerError(f"{out}: holds {', '.join(clash)} but is not a benchmark report; "
+                            "choose another report folder")
+
+
+def _is_report(path: Path) -> bool:
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(results, dict) and "items" in results and "config" in results
 
 
 def check_tasks(tasks: Sequence[str]) -> list[str]:
@@ -178,7 +210,8 @@ class Runner:
         """One item (a dict) per method that applies to ``task``, from the cache where possible;
         ``bar`` is a tqdm bar."""
         methods = [m for m in self.methods if method_applies(m, task)]
-        fingerprints = {m: self.cache.fingerprint(task, clip.path, self.seconds, self.seed, self.weights[m])
+        fingerprints = {m: self.cache.fingerprint(task, clip.path, self.seconds, self.seed, self.weights[m],
+                                                   clip.kind)
                         for m in methods}
         items = {m: self.cache.load(task, m, clip.name, fingerprints[m]) for m in methods}
         todo = [m for m in methods if items[m] is None]
