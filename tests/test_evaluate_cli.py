@@ -85,7 +85,7 @@ def test_estimate_at_another_rate_is_resampled(capsys, reference, tmp_path):
     assert "resampled from 96000 Hz to 48000 Hz" in out
 
 
-@pytest.mark.parametrize("case", ["missing", "garbage", "channels", "cutoff"])
+@pytest.mark.parametrize("case", ["missing", "garbage", "channels", "cutoff", "delay-nan", "delay-inf"])
 def test_bad_input_gives_exit_2_and_one_line(capsys, reference, tmp_path, case):
     path, x = reference
     estimate, extra = tmp_path / "est.wav", []
@@ -95,6 +95,8 @@ def test_bad_input_gives_exit_2_and_one_line(capsys, reference, tmp_path, case):
         sf.write(estimate, np.stack([x, x], axis=1), RATE, subtype="FLOAT")
     elif case == "cutoff":
         estimate, extra = path, ["--input-cutoff", 30000]
+    elif case.startswith("delay-"):  # was an internal error (ValueError / OverflowError)
+        estimate, extra = path, ["--max-delay", case.removeprefix("delay-")]
     code, out, err = run_cli(capsys, "evaluate", "--reference", path, "--estimate", estimate, *extra)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")

@@ -173,6 +173,19 @@ def test_align_detects_and_removes_a_known_shift(shift):
         assert metrics.evaluate_pair(ref, est, rate, align=False)["snr"] < 1.0
 
 
+def test_a_polarity_inverted_estimate_is_aligned_at_its_true_lag():
+    """The search took the largest positive correlation: ``-ref`` got an invented delay half a
+    period away (54 samples on a 440 Hz tone) and a flattering SNR instead of -6 dB."""
+    rate = 48000
+    t = np.arange(rate) / rate
+    ref = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * white_noise(rate, 1.0, seed=4)[0])[None]
+    assert metrics.align(ref, -ref, max_lag=4800).lag == 0
+    assert metrics.align(ref, -np.roll(ref, 30, axis=1), max_lag=4800).lag == 30
+    assert metrics.evaluate_pair(ref, -ref, rate)["snr"] == pytest.approx(-6.02, abs=0.01)
+    with pytest.raises(UpscalerError, match="delay"):
+        metrics.evaluate_pair(ref, ref, rate, max_delay_s=math.nan)
+
+
 def test_silence_has_no_delay():
     """Identical silent files: no lag (every lag correlates equally, at zero), LSD 0."""
     silence = np.zeros((1, 16000), np.float32)

@@ -50,8 +50,8 @@ def run(args) -> int:
     rate = reference.sample_rate
     if args.input_cutoff is not None and not 0 < args.input_cutoff < rate / 2:
         raise UpscalerError(f"--input-cutoff must lie between 0 and {rate / 2:g} Hz (the reference's Nyquist)")
-    if args.max_delay < 0:
-        raise UpscalerError("--max-delay must not be negative")
+    if not (math.isfinite(args.max_delay) and args.max_delay >= 0):
+        raise UpscalerError("--max-delay must be a non-negative number of seconds")
     if estimate.channels != reference.channels:
         raise UpscalerError(f"the reference has {reference.channels} channels, the estimate {estimate.channels}")
     samples = estimate.samples

@@ -17,8 +17,9 @@ class Alignment(NamedTuple):
 
 
 def find_lag(reference: np.ndarray, estimate: np.ndarray, max_lag: int) -> int:
-    """Lag in ``[-max_lag, max_lag]`` maximizing ``sum_t ref[t] * est[t + lag]`` (all channels);
-    0 when no lag gives a correlation above round-off (silence in either signal)."""
+    """Lag in ``[-max_lag, max_lag]`` maximizing ``|sum_t ref[t] * est[t + lag]|`` (all channels:
+    a polarity-inverted estimate is found at its true lag); 0 when no lag gives a correlation
+    above round-off (silence in either signal)."""
     ref, est = as_signal(reference, "reference"), as_signal(estimate, "estimate")
     if ref.shape[0] != est.shape[0]:
         raise UpscalerError(f"reference has {ref.shape[0]} channels, estimate {est.shape[0]}")
@@ -27,9 +28,10 @@ def find_lag(reference: np.ndarray, estimate: np.ndarray, max_lag: int) -> int:
     xcorr = np.fft.irfft(spectrum, n)  # circular: index -k holds lag -k
     lags = np.arange(-min(max_lag, ref.shape[1] - 1), min(max_lag, est.shape[1] - 1) + 1)
     scale = np.sqrt(np.sum(ref**2) * np.sum(est**2))
-    if not xcorr[lags].max() > 1e-9 * scale:
+    strength = np.abs(xcorr[lags])
+    if not strength.max() > 1e-9 * scale:
         return 0
-    return int(lags[np.argmax(xcorr[lags])])
+    return int(lags[np.argmax(strength)])
 
 
 def align(reference: np.ndarray, estimate: np.ndarray, max_lag: int) -> Alignment:

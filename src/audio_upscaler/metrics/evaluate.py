@@ -36,6 +36,8 @@ def evaluate_pair(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
     ref, est = as_signal(reference, "reference"), as_signal(estimate, "estimate")
     if ref.shape[0] != est.shape[0]:
         raise UpscalerError(f"reference has {ref.shape[0]} channels, estimate {est.shape[0]}")
+    if align and not (math.isfinite(max_delay_s) and max_delay_s >= 0):
+        raise UpscalerError(f"the largest delay searched must be a non-negative number of seconds, not {max_delay_s:g}")
     result = {key: math.nan for key in METRIC_KEYS}
     result["length_difference"] = float(est.shape[1] - ref.shape[1])
     lag = 0
