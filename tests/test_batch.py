@@ -343,6 +343,24 @@ def test_journal_ignores_a_torn_line_and_refuses_a_second_writer(tmp_path):
     assert read_journal(tmp_path / JOURNAL_NAME)["a.wav"]["reason"] == "because"
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="file names that are not UTF-8 need a byte-name file system")
+def test_a_file_name_that_is_not_utf8_does_not_stop_the_batch(tmp_path):
+    """The journal could not encode such a name (UnicodeEncodeError): the whole batch ended as an
+    internal error after the files before it, with no summary."""
+    from audio_upscaler.batch import run_batch
+    from audio_upscaler.io import output_format_for
+    from audio_upscaler.textio import to_json
+
+    in_dir = make_tree(tmp_path / "in", {"a.wav": (16_000, 1), "c.wav": (16_000, 1)})
+    os.rename(in_dir / "a.wav", os.fsencode(in_dir) + b"/b\xffd.wav")
+    summary = run_batch(in_dir, tmp_path / "out", {"model": "none"}, output_format_for("x.flac"), jobs=1)
+    assert len(summary.results) == 2 and (tmp_path / "out" / "c.flac").is_file()
+    assert json.loads(to_json(summary.to_dict()))["files"] == 2  # what --json prints
+    assert json.loads((tmp_path / "out" / SUMMARY_NAME).read_text(encoding="utf-8"))["files"] == 2
+    journal = read_journal(tmp_path / "out" / JOURNAL_NAME)
+    assert os.fsdecode(b"b\xffd.wav") in journal and journal["c.wav"]["event"] == "done"
+
+
 def test_ray_backend_processes_a_folder(capsys, tmp_path):
     try:
         import ray

@@ -52,8 +52,11 @@ def _finite(obj):
 
 def to_json(obj, indent: int | None = None) -> str:
     """Strict JSON: NaN becomes ``null``, infinities the strings ``"inf"``/``"-inf"`` (which
-    ``float()`` parses); unknown types are written as ``str``."""
-    return json.dumps(_finite(obj), indent=indent, allow_nan=False, default=str, ensure_ascii=False)
+    ``float()`` parses); unknown types are written as ``str``.  A lone surrogate (a file name
+    that is not UTF-8, as ``os.listdir`` gives it) is written as its ``\\udcXX`` escape, so the
+    text can be encoded and ``json.loads`` gives the same name back."""
+    text = json.dumps(_finite(obj), indent=indent, allow_nan=False, default=str, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def load_yaml(text: str):

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from ..errors import UpscalerError
+from ..textio import to_json
 from .jobs import Job
 
 JOURNAL_NAME = ".audio-upscaler-batch.jsonl"
@@ -124,7 +125,7 @@ class Journal:
 
     def _append(self, record: dict) -> None:
         record["time"] = round(time.time(), 3)
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.write(to_json(record) + "\n")  # a file name that is not UTF-8 as \udcXX escapes
         self._file.flush()
         os.fsync(self._file.fileno())
         _record(self.last, self._done, record)
