@@ -417,3 +417,20 @@ def test_training_from_the_lab_logs_curves_and_stops(ctx, root, tmp_path):
             stopped = ctx.jobs.stop("s", "train")
     assert stopped and "stopped" in status and Path(png).stat().st_size > 5_000
     assert (ctx.settings.runs_dir / "lab-run" / "log.jsonl").is_file()
+
+
+def test_benchmark_tab_refuses_a_clip_linked_from_outside_the_root(ctx, root, tmp_path):
+    """A file symlink in the clips folder pointing out of the root was read: its metrics and
+    spectrogram PNG came back in the page and the ZIP."""
+    from audio_upscaler.ui import benchmark
+
+    secret = tone(tmp_path / "secret.wav", rate=48_000)
+    clips = root / "clips"
+    clips.mkdir()
+    tone(clips / "mine.wav", rate=48_000)
+    args = (str(root), "clips", ["bwe_16k_48k"], ["sinc"], 0, 0.3)
+    status, rows, _, _ = benchmark.run(ctx, "s1", *args)
+    assert "1 clips" in status and rows[0][2] == "1"
+    (clips / "link.wav").symlink_to(secret)
+    with pytest.raises(UpscalerError, match="outside the allowed folder"):
+        benchmark.run(ctx, "s1", *args)

@@ -6,7 +6,7 @@ import math
 
 from ..errors import UpscalerError
 from .context import Context, error_text, session_id
-from .files import contained_path, zip_files
+from .files import contained_path, root_of, zip_files
 
 #: Files of a benchmark report folder that go into the ZIP (audio kept for plots stays out).
 REPORT_FILES = ("README.md", "results.json", "results.csv")
@@ -43,9 +43,15 @@ def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks:
     """Run the benchmark into a new session folder; ``(status, rows, plot PNGs, report ZIP)``."""
     from ..bench import run_benchmark
 
+    from ..bench import find_clips
+
     data = contained_path(root or "", folder or ".", ctx.settings)
     if not tasks or not methods:
         raise UpscalerError("choose at least one task and one method")
+    base = root_of(data, ctx.settings)
+    for clip in find_clips(data, split=None):  # a link out of the root is never read
+        if not clip.path.resolve().is_relative_to(base):
+            raise UpscalerError(f"'{clip.name}' leads outside the allowed folder")
     out = ctx.sessions.job_folder(session, "benchmark")
     results = run_benchmark(data, tasks, methods, out, max_clips=int(max_clips) if max_clips else None,
                             seconds=float(seconds) if seconds else None, split=None, progress=True)
