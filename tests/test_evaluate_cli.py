@@ -60,6 +60,23 @@ def test_delayed_copy_reports_and_removes_the_delay(capsys, reference, tmp_path)
     assert json.loads(out)["metrics"]["snr"] < 10  # not forgiven without alignment
 
 
+def test_a_short_estimate_and_a_delay_at_the_search_limit_are_pointed_out(capsys, reference, tmp_path):
+    """Half an estimate scored LSD 0 and SNR inf with nothing said; a delay found at the edge of
+    --max-delay (where a larger real one would also be reported) was reported without a warning."""
+    path, x = reference
+    half = tmp_path / "half.wav"
+    sf.write(half, x[: RATE // 2], RATE, subtype="FLOAT")
+    code, out, _ = run_cli(capsys, "evaluate", "--reference", path, "--estimate", half)
+    assert code == 0 and "note: the estimate is 0.50 s shorter than the reference; only the part both cover" in out
+    late = tmp_path / "late.wav"  # 10 ms late: found at the edge of a 10 ms search
+    sf.write(late, np.concatenate([np.zeros(480, np.float32), x]), RATE, subtype="FLOAT")
+    code, out, _ = run_cli(capsys, "evaluate", "--reference", path, "--estimate", late, "--max-delay", 0.01)
+    assert "lags the reference by 480 samples" in out
+    assert "note: that delay is the largest searched (--max-delay 0.01 s)" in out
+    code, out, _ = run_cli(capsys, "evaluate", "--reference", path, "--estimate", late)  # 0.1 s: inside, no notes
+    assert "lags the reference by 480 samples" in out and "note:" not in out
+
+
 def test_text_table_lists_every_metric(capsys, reference):
     path, _ = reference
     code, out, _ = run_cli(capsys, "evaluate", "--reference", path, "--estimate", path)

@@ -7,6 +7,8 @@ import math
 from ..errors import UpscalerError
 from .common import add_verbose, print_json
 
+#: A length difference beyond the delay larger than this (seconds) is pointed out.
+LENGTH_NOTE_SECONDS = 0.01
 #: Rows of the text table: (metric key, label, unit / note, digits).
 ROWS = (
     ("lsd", "LSD", "log10 power, lower is better", 3),
@@ -92,6 +94,15 @@ def summary_lines(result: dict, args) -> list[str]:
         direction = "lags" if lag > 0 else "leads"
         lines.append(f"delay: the estimate {direction} the reference by {abs(lag)} samples "
                      f"({abs(metrics['delay_ms']):.2f} ms); removed before scoring")
+    rate = ref["sample_rate"]
+    if result["aligned"] and lag and abs(lag) >= int(args.max_delay * rate):
+        lines.append(f"note: that delay is the largest searched (--max-delay {args.max_delay:g} s); a larger real "
+                     "delay would make every score below wrong: raise --max-delay")
+    extra = abs(metrics["length_difference"]) - abs(lag)
+    if extra > LENGTH_NOTE_SECONDS * rate:
+        which = "shorter" if metrics["length_difference"] < 0 else "longer"
+        lines.append(f"note: the estimate is {abs(metrics['length_difference']) / rate:.2f} s {which} than the "
+                     "reference; only the part both cover is scored")
     lines.append("")
     for key, label, note, digits in ROWS:
         value = metrics[key]
