@@ -195,6 +195,18 @@ def test_benchmark_command(bench, data_dir, capsys):
     assert capsys.readouterr().err.count("error: unknown") == 2
 
 
+def test_benchmark_command_fails_when_every_item_failed(tmp_path, capsys):
+    """Exit 0 with nothing measured (every clip unreadable) looked like success to a script."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage" * 8)
+    assert main(["benchmark", str(data), "--tasks", "bwe_8k_48k", "--methods", "sinc", "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: all 1 items failed, nothing was measured") and err.count("\n") == 1, err
+    assert (tmp_path / "r" / "README.md").is_file()  # the report with the reasons is still written
+
+
 def test_find_clips_from_manifest_sidecar_and_folder(tmp_path):
     tone = harmonic_tone(16_000, 0.2).T
     for name in ("a.wav", "music/b.wav", "c.wav", "speech/d.wav", "e.wav"):

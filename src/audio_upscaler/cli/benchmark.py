@@ -41,6 +41,11 @@ def run(args) -> int:
         print_json(results["summary"])
     elif not args.quiet:
         print("\n".join(summary_lines(results, args.out)))
+    items = results["items"]
+    if items and all(item["status"] != "ok" for item in items):
+        from ..errors import UpscalerError
+
+        raise UpscalerError(f"all {len(items)} items failed, nothing was measured (reasons in {args.out}/README.md)")
     return 0
 
 
