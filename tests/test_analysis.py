@@ -518,3 +518,16 @@ def test_holes_under_a_gentle_roll_off_need_a_steep_wall_to_mean_lossy():
     guess, lossy, verdict = classify(gentle, 44_100, 0.001, wall_hz=15_300.0)  # 96 % of 16 kHz: a 32 kHz source's
     assert (guess, lossy) == ("resampled from 32000 Hz", False)
     assert verdict.startswith("content fades out above 7.0 kHz under a steep wall at 15.3 kHz")
+
+
+@pytest.mark.parametrize("frames", [1, 10, 200])
+def test_input_too_short_to_measure_says_so_and_counts_as_full_band(frames):
+    """A 1-sample file read "bandwidth 24.0 kHz (channels: 0.0 kHz)" and "full band"; a few hundred
+    samples of a low-passed signal could read as band-limited from a spectrum of that length."""
+    x = sosfilt(butter(8, 3000, fs=48_000, output="sos"), np.random.default_rng(0).standard_normal(frames))
+    report = analyze(Audio((0.3 * x)[None].astype(np.float32), 48_000))
+    assert report.verdict.startswith(f"too short to measure ({frames} samples")
+    assert report.full_band and report.cutoff_hz == 24_000 and report.channel_cutoffs_hz == [24_000]
+    long = analyze(Audio((0.3 * sosfilt(butter(8, 3000, fs=48_000, output="sos"),
+                                       np.random.default_rng(0).standard_normal(480)))[None].astype(np.float32), 48_000))
+    assert not long.verdict.startswith("too short") and not long.full_band  # 10 ms: measured

@@ -25,6 +25,8 @@ from .loudness import LoudnessMeter
 
 __all__ = ["CutoffEstimate", "Report", "StreamingAnalyzer", "analyze", "estimate_cutoff"]
 
+#: Shorter input has too few samples for a spectrum that says anything about its bandwidth.
+MIN_MEASURE_SECONDS = 0.005
 BLOCK_FRAMES = 1 << 16
 
 
@@ -189,6 +191,10 @@ class StreamingAnalyzer:
         levels = self._levels
         power = self._spectrum.power()
         cutoff = cutoff_from_power(power, self.sample_rate)
+        too_short = 0 < levels.frames < MIN_MEASURE_SECONDS * self.sample_rate
+        if too_short:  # a few samples' spectrum says nothing about a band limit
+            nyquist = self.sample_rate / 2
+            cutoff = CutoffEstimate(nyquist, [nyquist] * self.channels, True, False)
         holes = 0.0 if cutoff.full_band else self._holes.fraction_below(cutoff.hz)
         persistence = 0.0 if cutoff.full_band else self._holes.persistence_below(cutoff.hz)
         run_bins = 0.0 if cutoff.full_band else self._holes.run_bins_below(cutoff.hz)
@@ -205,6 +211,9 @@ class StreamingAnalyzer:
         guess, lossy, verdict = classify(cutoff, self.sample_rate, holes, wall, persistence, run_bins, resampler_wall)
         if levels.peak == 0:
             verdict = "silent: no content to analyse"
+        elif too_short:
+            verdict = (f"too short to measure ({levels.frames} samples, under {MIN_MEASURE_SECONDS * 1000:g} ms): "
+                       "taken as full band")
         return Report(
             sample_rate=self.sample_rate, channels=self.channels, frames=levels.frames,
             duration=levels.frames / self.sample_rate, bit_depth=bit_depth, codec=codec,
