@@ -182,6 +182,10 @@ def test_level_matching_turns_the_louder_one_down():
     gain_in, gain_out = matched_gains(-10.0, -16.0)
     assert gain_in == pytest.approx(10 ** (-6 / 20)) and gain_out == 1.0
     assert matched_gains(float("-inf"), -14.0) == (1.0, 1.0)
+    # a float input peaking at +6 dBFS, as loud as the limited output: both down 6 dB, still matched
+    # (the input's preview was clipped at full scale, the output's not)
+    gain_in, gain_out = matched_gains(-14.0, -14.0, input_peak=2.0, output_peak=0.9)
+    assert gain_in == pytest.approx(0.5) and gain_out == pytest.approx(0.5)
 
 
 def test_preview_is_scaled_and_playable_rate(tmp_path):

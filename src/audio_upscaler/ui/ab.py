@@ -44,13 +44,19 @@ element.addEventListener('click', (e) => {
 """
 
 
-def matched_gains(input_lufs: float, output_lufs: float) -> tuple[float, float]:
-    """Linear gains ``(input, output)`` that bring both to the quieter loudness (never above 1);
-    ``(1, 1)`` when either is silent (``-inf``) or unknown."""
+def matched_gains(input_lufs: float, output_lufs: float, input_peak: float = 1.0,
+                  output_peak: float = 1.0) -> tuple[float, float]:
+    """Linear gains ``(input, output)`` that bring both to the quieter loudness (never above 1),
+    both turned down further, together, where that would take a sample peak (linear, as read:
+    a float file may exceed 1) over full scale; ``(1, 1)`` when either loudness is silent
+    (``-inf``) or unknown."""
     if not (math.isfinite(input_lufs) and math.isfinite(output_lufs)):
         return 1.0, 1.0
     target = min(input_lufs, output_lufs)
-    return 10 ** ((target - input_lufs) / 20), 10 ** ((target - output_lufs) / 20)
+    gains = 10 ** ((target - input_lufs) / 20), 10 ** ((target - output_lufs) / 20)
+    loudest = max(gains[0] * input_peak, gains[1] * output_peak)
+    scale = 1.0 / loudest if loudest > 1.0 else 1.0  # the preview would clip one of them: keep them matched
+    return gains[0] * scale, gains[1] * scale
 
 
 def write_preview(source: str | Path, destination: str | Path, gain: float) -> Path:

@@ -68,7 +68,8 @@ def upscale(ctx: Context, session: str, path: str, values: list, progress=None) 
     if progress is not None:
         progress(1.0, desc="preparing A/B previews and spectrograms")
     out_report = analyze(output)
-    gain_in, gain_out = matched_gains(result.report.loudness_lufs, out_report.loudness_lufs)
+    gain_in, gain_out = matched_gains(result.report.loudness_lufs, out_report.loudness_lufs,
+                                      10 ** (result.report.peak_dbfs / 20), 10 ** (out_report.peak_dbfs / 20))
     preview_a = write_preview(path, job / "preview_input.wav", gain_in)
     preview_b = write_preview(output, job / "preview_output.wav", gain_out)
     note = f"level-matched: input {_db(gain_in)}, output {_db(gain_out)}"
