@@ -207,6 +207,21 @@ def test_cli_export_refuses_an_empty_output_and_negative_fine_tuning(tmp_path, c
     assert not (model / "onnx").exists()
 
 
+def test_cli_export_asks_before_replacing_an_export_in_an_output_folder(tmp_path, capsys):
+    """An export in the -o folder was replaced silently (upscale and train --export ask first)."""
+    from audio_upscaler.cli import main
+
+    model, out = tmp_path / "tiny", tmp_path / "mine"
+    tiny_model("edge").save(model)
+    assert main(["export", str(model), "--no-speed", "-o", str(out)]) == 0
+    before = (out / "export.json").read_text()
+    capsys.readouterr()
+    assert main(["export", str(model), "--no-speed", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: {out} already holds an export; pass --overwrite to replace it\n"
+    assert (out / "export.json").read_text() == before
+    assert main(["export", str(model), "--no-speed", "-o", str(out), "--overwrite"]) == 0
+
+
 def test_a_check_clip_too_short_for_the_model_is_a_one_line_error(tmp_path, capsys):
     """A 1-sample --clip crashed inside the model's STFT (internal RuntimeError); a silent one passed
     every check and would calibrate int8-static on nothing."""

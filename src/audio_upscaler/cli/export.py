@@ -28,6 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--force", action="store_true", help="try ONNX even when the family does not declare support")
     p.add_argument("--no-speed", action="store_true", help="skip the x-real-time measurements")
     p.add_argument("-o", "--output", help="output folder (default: MODEL's folder in the user models folder, /<format>[-int8])")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an export already in the -o folder (the default folder is always refreshed)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_verbose(p)
     p.set_defaults(run=run)
@@ -35,6 +37,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..export.job import default_subdir, export_model
+    from ..export.manifest import MANIFEST_FILE
     from ..models import registry
     from ..models.base import UpscalerModel
 
@@ -49,6 +52,8 @@ def run(args) -> int:
     else:
         model, root = registry.load_model(args.model), registry.user_dir() / args.model
     out = Path(args.output) if args.output else root / default_subdir(args.format, quantize)
+    if args.output and (out / MANIFEST_FILE).is_file() and not args.overwrite:
+        raise UpscalerError(f"{out} already holds an export; pass --overwrite to replace it")
     report = export_model(model, out, fmt=args.format, quantize=quantize, sparsity=args.prune or 0.0,
                           prune_method=args.prune_method, fine_tune_steps=args.fine_tune_steps, clip_files=args.clip,
                           opset=args.opset, force=args.force, speed_seconds=0.0 if args.no_speed else 4.0)
