@@ -19,7 +19,7 @@ from .audio import Audio
 from .bandwidth import CutoffEstimate, SpectrumAccumulator, codec_wall, cutoff_from_power, estimate_cutoff
 from .errors import UpscalerError
 from .fingerprint import HoleCounter, classify, codec_holes, source_rate
-from .io_formats import MAX_CHANNELS, MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE
+from .io_formats import MAX_CHANNELS, MAX_SAMPLE_VALUE, check_rate
 from .levels import CLIP_LEVEL, LevelMeter, TruePeakMeter, to_db
 from .loudness import LoudnessMeter
 
@@ -233,8 +233,7 @@ def analyze(source: str | os.PathLike | Audio, block_frames: int = BLOCK_FRAMES)
     Raises :class:`audio_upscaler.errors.UpscalerError` for files that cannot be read.
     """
     if isinstance(source, Audio):  # files are checked when read
-        if not MIN_RATE <= source.sample_rate <= MAX_RATE:
-            raise UpscalerError(f"sample rate {source.sample_rate} Hz is outside the supported {MIN_RATE}-{MAX_RATE} Hz")
+        check_rate(source.sample_rate)
         if not 1 <= source.channels <= MAX_CHANNELS:  # a [time, channels] array reads as thousands of channels
             raise UpscalerError(f"{source.channels} channels are not supported (at most {MAX_CHANNELS}); samples are "
                                 f"[channels, time], got shape {source.samples.shape}")

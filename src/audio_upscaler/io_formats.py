@@ -64,6 +64,12 @@ CHUNK_FRAMES = 65_536  # frames libsndfile decodes per call
 _SF_MALFORMED = 3  # libsndfile error code: "Supported file format but file is malformed"
 
 
+def check_rate(sample_rate: int, what: str = "sample rate") -> None:
+    """Raise :class:`UpscalerError` unless ``sample_rate`` Hz lies in ``MIN_RATE``-``MAX_RATE``."""
+    if not MIN_RATE <= sample_rate <= MAX_RATE:
+        raise UpscalerError(f"{what} {sample_rate} Hz is outside the supported {MIN_RATE}-{MAX_RATE} Hz")
+
+
 @dataclass(frozen=True)
 class OutputFormat:
     """How to encode an output file.
@@ -96,8 +102,7 @@ class OutputFormat:
 
     def validate_rate(self, sample_rate: int) -> None:
         """Raise :class:`UpscalerError` if this format cannot store ``sample_rate`` Hz."""
-        if not MIN_RATE <= sample_rate <= MAX_RATE:
-            raise UpscalerError(f"sample rate {sample_rate} Hz is outside the supported {MIN_RATE}-{MAX_RATE} Hz")
+        check_rate(sample_rate)
         if self.container == "mp3" and sample_rate not in MP3_RATES:
             raise UpscalerError(
                 f"MP3 cannot store {sample_rate} Hz: it supports only {_khz(MP3_RATES)} kHz (at most 48 kHz); "

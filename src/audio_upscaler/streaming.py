@@ -46,14 +46,13 @@ import numpy as np
 from .dsp.resample import StreamResampler, output_length
 from .errors import UpscalerError
 from .extenders import BandExtender, lookahead_samples, with_air
-from .io_formats import MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE
+from .io_formats import MAX_CHANNELS, MAX_SAMPLE_VALUE, check_rate
 from .typecheck import finite_number
 
 #: Input seconds the latency measurement runs for (covers soxr's start-up and a steady stretch).
 MEASURE_SECONDS = 2.0
 #: Largest block a stream takes (seconds of input): streaming is for short blocks.
 MAX_BLOCK_SECONDS = 10.0
-MAX_CHANNELS = 8
 
 
 class StreamingUpscaler:
@@ -86,24 +85,23 @@ class StreamingUpscaler:
         input_rate, target_rate = whole(input_rate, "input rate"), whole(target_rate, "target rate")
         hop = None if hop is None else whole(hop, "hop")
         cutoff_hz = None if cutoff_hz is None else finite_number(cutoff_hz, "cutoff")
-        if int(block_size) < 1:
+        if block_size < 1:
             raise UpscalerError(f"block size must be at least 1 sample, got {block_size}")
         if block_size > MAX_BLOCK_SECONDS * input_rate > 0:  # the latency probe feeds 16 such blocks
             raise UpscalerError(f"block size {block_size} is over {MAX_BLOCK_SECONDS:g} s of input; "
                                 "for whole files use the offline pipeline (audio-upscaler upscale)")
-        if not 1 <= int(channels) <= MAX_CHANNELS:
+        if not 1 <= channels <= MAX_CHANNELS:
             raise UpscalerError(f"channels must be between 1 and {MAX_CHANNELS}, got {channels}")
-        if not MIN_RATE <= int(input_rate) <= MAX_RATE:
-            raise UpscalerError(f"input rate {input_rate} Hz is outside the supported {MIN_RATE}-{MAX_RATE} Hz")
-        if int(target_rate) < int(input_rate):
+        check_rate(input_rate, "input rate")
+        if target_rate < input_rate:
             raise UpscalerError(f"target rate {target_rate} Hz is below the input rate {input_rate} Hz")
-        if hop is not None and int(hop) < 1:  # a hop of 0 or less never advances: the stream would hang
+        if hop is not None and hop < 1:  # a hop of 0 or less never advances: the stream would hang
             raise UpscalerError(f"hop must be at least 1 sample, got {hop}")
-        if cutoff_hz is not None and cutoff_hz >= int(input_rate) / 2:  # as the offline pipeline
+        if cutoff_hz is not None and cutoff_hz >= input_rate / 2:  # as the offline pipeline
             raise UpscalerError(f"cutoff {cutoff_hz:.0f} Hz is not below the input's Nyquist frequency "
-                                f"{int(input_rate) / 2:.0f} Hz: nothing above it to extend")
-        self.input_rate, self.target_rate = int(input_rate), int(target_rate)
-        self.block_size, self.channels = int(block_size), int(channels)
+                                f"{input_rate / 2:.0f} Hz: nothing above it to extend")
+        self.input_rate, self.target_rate = input_rate, target_rate
+        self.block_size, self.channels = block_size, channels
         self.cutoff_hz = float(self.input_rate / 2 if cutoff_hz is None else cutoff_hz)
         upscaler = Upscaler("none", self.target_rate, quality=quality, stereo=stereo, air=air, cutoff_hz=self.cutoff_hz,
                             backend=backend)

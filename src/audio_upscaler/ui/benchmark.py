@@ -41,9 +41,7 @@ def table_rows(results: dict) -> list[list[str]]:
 def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks: list[str], methods: list[str],
         max_clips: float | None, seconds: float | None) -> tuple[str, list[list[str]], list[str], str]:
     """Run the benchmark into a new session folder; ``(status, rows, plot PNGs, report ZIP)``."""
-    from ..bench import run_benchmark
-
-    from ..bench import find_clips
+    from ..bench import find_clips, run_benchmark
 
     data = contained_path(root or "", folder or ".", ctx.settings)
     if not tasks or not methods:
