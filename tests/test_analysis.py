@@ -326,6 +326,7 @@ def test_silent_input_report_is_json_serialisable():
     report = analyze(Audio(np.zeros((2, 48_000), np.float32), 48_000))
     assert report.peak_dbfs == float("-inf") and report.loudness_lufs == float("-inf")
     assert report.full_band and report.verdict.startswith("silent")
+    assert "bandwidth  none (digital silence)" in report.summary_lines()  # not "24.0 kHz (channels: 0.0, 0.0 kHz)"
     data = report.to_dict()
     assert data["peak_dbfs"] is None and data["clipped_samples"] == 0
     json.dumps(data, allow_nan=False)

@@ -108,3 +108,12 @@ def test_tpdf_dither_is_triangular_with_one_lsb_span():
     np.testing.assert_array_equal(y, tpdf_dither(x, bits, np.random.default_rng(0)))  # seeded
     with pytest.raises(ValueError):
         tpdf_dither(x, 1, np.random.default_rng(0))
+
+
+def test_tpdf_dither_leaves_digital_silence_silent():
+    """Exact zeros (a leader, a gap, a dead channel) get no dither; every other sample does."""
+    x = np.zeros((2, 10_000), np.float32)
+    x[0, 5_000:] = 0.25
+    y = tpdf_dither(x, 16, np.random.default_rng(0))
+    assert not y[1].any() and not y[0, :5_000].any()
+    assert np.count_nonzero(y[0, 5_000:] != np.float32(0.25)) > 4_000  # dithered where there is signal

@@ -126,6 +126,21 @@ def test_digital_silence_is_only_resampled_by_auto():
     assert not Upscaler("auto", 48_000).upscale(silence).samples.any()
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24"])
+def test_digital_silence_stays_digital_silence_in_integer_files(tmp_path, subtype):
+    """Dither used to turn a silent file into -138 dBFS noise (24-bit), which analysis then read
+    as "full band: content reaches 24.0 kHz"."""
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(32_000), 16_000, subtype=subtype)
+    out = tmp_path / "out.wav"
+    from audio_upscaler.io import output_format_for
+
+    fmt = output_format_for(out, bit_depth=int(subtype[-2:]))
+    Upscaler("auto", 48_000).upscale_file(path, out, fmt=fmt)
+    data, rate = sf.read(out, dtype="int32")
+    assert rate == 48_000 and data.size == 96_000 and not data.any()
+
+
 def test_a_tone_under_2_khz_is_only_resampled_by_auto():
     """A 1 kHz tone "stops" at about 1.3 kHz: not a band limit to extend (a model given that
     cutoff filled 1.2-2.5 kHz louder than the tone); analysis says what it is."""

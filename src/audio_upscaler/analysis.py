@@ -131,7 +131,8 @@ class Report:
             f"loudness   {self.loudness_lufs:.1f} LUFS (integrated)",
             f"clipping   {clipping}",
             "DC offset  " + ", ".join(f"{v:+.5f}" for v in self.dc_offset),
-            f"bandwidth  {self.cutoff_hz / 1000:.1f} kHz (channels: {channels} kHz)"
+            ("bandwidth  none (digital silence)" if self.peak_dbfs == -math.inf else
+             f"bandwidth  {self.cutoff_hz / 1000:.1f} kHz (channels: {channels} kHz)")
             + (", steep wall" if self.steep_cutoff else "")
             + (f", codec wall at {self.codec_wall_hz / 1000:.1f} kHz" if self.codec_wall_hz else "")
             + (f", spectral holes {100 * self.spectral_holes:.1f} % ({100 * self.hole_persistence:.0f} % lasting"

@@ -106,11 +106,13 @@ def tpdf_dither(x: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarra
 
     One LSB is ``2 ** -(bits - 1)`` at full scale +-1.0; the dither's variance is ``LSB**2 / 6``.
     ``x`` is float ``[channels, n]``; returns float32 of the same shape (quantization is left to
-    the writer).
+    the writer). Samples that are exactly zero get none: digital silence (a leader, a gap between
+    tracks, a dead channel) stays digital silence, as with the "auto-blank" of mastering dither;
+    a zero sample quantizes without error, so it needs no dither.
     """
     if not 2 <= int(bits) <= 32:
         raise ValueError(f"bit depth must be between 2 and 32, got {bits}")
     lsb = 2.0 ** -(int(bits) - 1)
     x = np.asarray(x)
     noise = (rng.random(x.shape) - rng.random(x.shape)) * lsb
-    return (x + noise).astype(np.float32)
+    return np.where(x == 0, np.float32(0), x + noise).astype(np.float32)
