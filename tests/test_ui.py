@@ -438,3 +438,25 @@ def test_benchmark_tab_refuses_a_clip_linked_from_outside_the_root(ctx, root, tm
     (clips / "link.wav").symlink_to(secret)
     with pytest.raises(UpscalerError, match="outside the allowed folder"):
         benchmark.run(ctx, "s1", *args)
+
+
+def test_benchmark_tab_applies_the_upload_limits_to_clips_under_the_root(ctx, root, tmp_path):
+    """Clips read from a folder under a root were benchmarked whatever their size or length (the
+    other tabs refuse files over --max-upload-mb / --max-duration)."""
+    from audio_upscaler.ui import benchmark
+
+    clips = root / "clips"
+    (clips / "long").mkdir(parents=True)
+    tone(clips / "a_short.wav", rate=48_000)
+    tone(clips / "long" / "b_long.wav", rate=48_000, seconds=12.0)  # 12 s > the 10 s limit
+    args = (str(root), "clips", ["bwe_16k_48k"], ["sinc"])
+    with pytest.raises(UpscalerError) as err:
+        benchmark.run(ctx, "s1", *args, 0, 0.3)  # refused, not cut, even with 0.3 s per clip
+    assert str(err.value) == "clips/long/b_long.wav: 12 s is longer than the 10 s limit"
+    status, rows, _, _ = benchmark.run(ctx, "s1", *args, 1, 0.3)  # the long clip is not among those run
+    assert "1 clips" in status and rows[0][2] == "1"
+    small = Context(UISettings(roots=(root,), work_dir=tmp_path / "work2", max_upload_mb=0.04),
+                    SessionStore(tmp_path / "work2"))
+    with pytest.raises(UpscalerError) as err:
+        benchmark.run(small, "s1", *args, 1, 0.3)  # 0.5 s at 48 kHz, 16 bit: 47 KiB
+    assert str(err.value) == "clips/a_short.wav: 0.0 MiB is over the 0.04 MiB limit"

@@ -6,7 +6,7 @@ import math
 
 from ..errors import UpscalerError
 from .context import Context, error_text, session_id
-from .files import contained_path, root_of, zip_files
+from .files import check_audio, contained_path, root_of, zip_files
 
 #: Files of a benchmark report folder that go into the ZIP (audio kept for plots stays out).
 REPORT_FILES = ("README.md", "results.json", "results.csv")
@@ -40,18 +40,29 @@ def table_rows(results: dict) -> list[list[str]]:
 
 def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks: list[str], methods: list[str],
         max_clips: float | None, seconds: float | None) -> tuple[str, list[list[str]], list[str], str]:
-    """Run the benchmark into a new session folder; ``(status, rows, plot PNGs, report ZIP)``."""
+    """Run the benchmark into a new session folder; ``(status, rows, plot PNGs, report ZIP)``.
+
+    The clips are held to the upload limits of the other tabs (``settings.max_upload_mb`` and
+    ``settings.max_duration_s``, :func:`.files.check_audio`): a clip that will run (the first
+    ``max_clips``) and is over either limit refuses the whole run with a one-line error naming it
+    by its path under the root. A long clip is refused, not cut to the duration limit, even when
+    *Seconds per clip* is shorter: the runner decodes each whole clip before cutting it, so only
+    refusing bounds the work, and Studio and Batch refuse such files too."""
     from ..bench import find_clips, run_benchmark
 
     data = contained_path(root or "", folder or ".", ctx.settings)
     if not tasks or not methods:
         raise UpscalerError("choose at least one task and one method")
     base = root_of(data, ctx.settings)
-    for clip in find_clips(data, split=None):  # a link out of the root is never read
+    clip_limit = int(max_clips) if max_clips else None
+    clips = find_clips(data, split=None)
+    for clip in clips:  # a link out of the root is never read
         if not clip.path.resolve().is_relative_to(base):
             raise UpscalerError(f"'{clip.name}' leads outside the allowed folder")
+    for clip in clips[:clip_limit]:  # the clips run_benchmark will take
+        check_audio(clip.path, ctx.settings, name=clip.path.relative_to(base).as_posix())
     out = ctx.sessions.job_folder(session, "benchmark")
-    results = run_benchmark(data, tasks, methods, out, max_clips=int(max_clips) if max_clips else None,
+    results = run_benchmark(data, tasks, methods, out, max_clips=clip_limit,
                             seconds=float(seconds) if seconds else None, split=None, progress=True)
     plots = sorted((out / "plots").glob("*.png"))
     report = [out / name for name in REPORT_FILES if (out / name).is_file()] + plots

@@ -21,25 +21,27 @@ from ..errors import UpscalerError
 from .settings import UISettings
 
 
-def check_audio(path: str | Path, settings: UISettings):
+def check_audio(path: str | Path, settings: UISettings, name: str | None = None):
     """The :class:`audio_upscaler.io.AudioInfo` of ``path`` if it is decodable audio within the
-    limits; else :class:`UpscalerError` whose message names the file, not the server path."""
+    limits; else :class:`UpscalerError` whose message names the file (``name``, default its file
+    name), not the server path."""
     from .. import io
 
     path = Path(path)
+    name = name or path.name
     try:
         size = path.stat().st_size
     except OSError:
-        raise UpscalerError(f"{path.name}: file not found") from None
+        raise UpscalerError(f"{name}: file not found") from None
     if size > settings.max_upload_bytes:
-        raise UpscalerError(f"{path.name}: {size / 2**20:.1f} MiB is over the {settings.max_upload_mb:g} MiB limit")
+        raise UpscalerError(f"{name}: {size / 2**20:.1f} MiB is over the {settings.max_upload_mb:g} MiB limit")
     try:
         info = io.probe(path)
     except UpscalerError as exc:
-        raise UpscalerError(public_message(exc, path)) from None
+        raise UpscalerError(str(exc).replace(str(path), name)) from None
     if info.duration is not None and info.duration > settings.max_duration_s:
         raise UpscalerError(
-            f"{path.name}: {info.duration:.0f} s is longer than the {settings.max_duration_s:g} s limit")
+            f"{name}: {info.duration:.0f} s is longer than the {settings.max_duration_s:g} s limit")
     return info
 
 
