@@ -460,3 +460,42 @@ def test_benchmark_tab_applies_the_upload_limits_to_clips_under_the_root(ctx, ro
     with pytest.raises(UpscalerError) as err:
         benchmark.run(small, "s1", *args, 1, 0.3)  # 0.5 s at 48 kHz, 16 bit: 47 KiB
     assert str(err.value) == "clips/a_short.wav: 0.0 MiB is over the 0.04 MiB limit"
+
+
+def test_benchmark_report_zip_names_clips_under_the_root_not_server_paths(ctx, root, tmp_path, monkeypatch):
+    """The downloaded report named server paths: results.json (data folder, report folder, each
+    clip's path) and the command line in README.md were absolute paths on the server, and so were
+    paths in the error of a failed run."""
+    from audio_upscaler.bench.runner import Runner
+    from audio_upscaler.ui import benchmark
+
+    clips = root / "clips"
+    (clips / "speech").mkdir(parents=True)
+    tone(clips / "mine.wav", rate=48_000)
+    tone(clips / "speech" / "voice.wav", rate=48_000)
+    real_run_method = Runner.run_method
+
+    def run_method(self, task, method, clip, prepared, folder):
+        if clip.name == "speech/voice":
+            raise UpscalerError(f"{prepared.input_path}: cannot read (from {clip.path})")
+        return real_run_method(self, task, method, clip, prepared, folder)
+
+    monkeypatch.setattr(Runner, "run_method", run_method)
+    status, _, _, archive = benchmark.run(ctx, "s1", str(root), "clips", ["bwe_16k_48k"], ["sinc"], 0, 0.3)
+    assert "1 failed" in status
+    with zipfile.ZipFile(archive) as z:
+        texts = {name: z.read(name).decode() for name in z.namelist() if not name.endswith(".png")}
+        assert {"README.md", "results.json", "results.csv"} <= set(texts)
+    for name, text in texts.items():
+        assert str(tmp_path) not in text and str(tmp_path.resolve()) not in text, name
+    results = json.loads(texts["results.json"])
+    assert results["config"]["data"] == "clips" and results["config"]["out"] == "report"
+    assert sorted(c["path"] for c in results["clips"]) == ["clips/mine.wav", "clips/speech/voice.wav"]
+    failed = next(i for i in results["items"] if i["status"] != "ok")
+    assert failed["error"] == ("audio/bwe_16k_48k/speech/voice/input.wav: cannot read (from "
+                               "clips/speech/voice.wav)")
+    assert "`audio-upscaler benchmark clips --tasks bwe_16k_48k --methods sinc --out report --seconds 0.3`" \
+        in texts["README.md"]
+    assert "| bwe_16k_48k | sinc | speech/voice | audio/bwe_16k_48k/speech/voice/input.wav:" in texts["README.md"]
+    assert "audio/bwe_16k_48k/speech/voice/input.wav: cannot read" in texts["results.csv"]
+    assert "![bwe_16k_48k mine](plots/bwe_16k_48k__mine.png)" in texts["README.md"]

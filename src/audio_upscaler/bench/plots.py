@@ -32,7 +32,7 @@ def write_plots(results: dict, out: Path) -> dict[tuple[str, str], Path]:
         return {}
     written = {}
     for (task, clip), (folder, cutoff) in pairs.items():
-        png = out / "plots" / f"{task}__{clip.replace('/', '__')}.png"
+        png = plot_path(out, task, clip)
         png.parent.mkdir(exist_ok=True)
         rows = [("reference", folder / "reference.wav"), ("input", folder / "input.wav")]
         ran = {i["method"] for i in results["items"] if (i["task"], i["clip"]) == (task, clip)}
@@ -42,6 +42,11 @@ def write_plots(results: dict, out: Path) -> dict[tuple[str, str], Path]:
         plt.close(fig)
         written[(task, clip)] = png
     return written
+
+
+def plot_path(out: Path, task: str, clip: str) -> Path:
+    """Where :func:`write_plots` puts the PNG of ``(task, clip)``."""
+    return out / "plots" / f"{task}__{clip.replace('/', '__')}.png"
 
 
 def _kept_pairs(results: dict, out: Path) -> dict[tuple[str, str], tuple[Path, float]]:

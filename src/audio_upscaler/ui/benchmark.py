@@ -2,7 +2,11 @@
 table, the spectrogram comparison images and the report as a ZIP
 (:func:`audio_upscaler.bench.run_benchmark` does the work)."""
 
+import copy
 import math
+import os
+import re
+from pathlib import Path
 
 from ..errors import UpscalerError
 from .context import Context, error_text, session_id
@@ -10,6 +14,8 @@ from .files import check_audio, contained_path, root_of, zip_files
 
 #: Files of a benchmark report folder that go into the ZIP (audio kept for plots stays out).
 REPORT_FILES = ("README.md", "results.json", "results.csv")
+#: The report folder as the downloaded report names it (the CLI's default ``--out``).
+PUBLIC_OUT = "report"
 
 
 def method_choices() -> list[str]:
@@ -64,6 +70,7 @@ def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks:
     out = ctx.sessions.job_folder(session, "benchmark")
     results = run_benchmark(data, tasks, methods, out, max_clips=clip_limit,
                             seconds=float(seconds) if seconds else None, split=None, progress=True)
+    public_report(results, out, base)
     plots = sorted((out / "plots").glob("*.png"))
     report = [out / name for name in REPORT_FILES if (out / name).is_file()] + plots
     archive = zip_files(report, out / "benchmark_report.zip", base=out)
@@ -71,6 +78,44 @@ def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks:
     status = (f"**Done:** {len(results['items'])} runs on {len(results['clips'])} clips"
               + (f", {failed} failed (see the report)" if failed else "") + ".")
     return status, table_rows(results), [str(p) for p in plots], str(archive)
+
+
+def public_report(results: dict, out: Path, base: Path) -> dict:
+    """Rewrite the text files of the report in ``out`` (the session copy the ZIP is made of) so
+    that they name no server path: the clips folder and each clip by their path under the root
+    ``base``, the report folder as ``report`` (so the README's command line runs from the root),
+    and in error messages the root's and ``out``'s paths by paths relative to them. Returns the
+    rewritten results; ``results`` is left as it was. (The CLI's report keeps the paths it was given.)"""
+    from ..bench.plots import plot_path
+    from ..bench.report import markdown, write_csv
+    from ..textio import to_json, write_text_atomic
+
+    def under_root(path: str) -> str:
+        return Path(path).relative_to(base).as_posix()
+
+    public = copy.deepcopy(results)
+    public["config"].update(data=under_root(results["config"]["data"]), out=PUBLIC_OUT)
+    for clip in public["clips"]:
+        clip["path"] = under_root(clip["path"])
+    for item in public["items"]:
+        if item.get("error"):
+            item["error"] = relative_paths(item["error"], out, base)
+    pairs = dict.fromkeys((item["task"], item["clip"]) for item in public["items"])
+    plots = {pair: plot_path(out, *pair) for pair in pairs if plot_path(out, *pair).is_file()}
+    write_text_atomic(out / "results.json", to_json(public, indent=1))
+    write_csv(public["items"], out / "results.csv")
+    write_text_atomic(out / "README.md", markdown(public, plots))
+    return public
+
+
+def relative_paths(text: str, *folders: Path) -> str:
+    """``text`` with each path under one of ``folders`` written relative to it (the folder itself
+    as ``.``); the deepest folder wins, and a folder is matched as given and resolved."""
+    names = {str(f) for folder in folders for f in (folder, folder.resolve()) if str(f) != os.sep}
+    for name in sorted(names, key=len, reverse=True):
+        text = re.sub(re.escape(name) + r"(?:" + re.escape(os.sep) + r"|(?![^\s'\"`,;:)\]]))",
+                      lambda m: "" if m.group(0).endswith(os.sep) else ".", text)
+    return text
 
 
 def build(ctx: Context) -> None:
