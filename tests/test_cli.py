@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,3 +251,41 @@ def test_closed_stdout_ends_quietly(wav_16k):
         os.close(write_end)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141 and err == b"", err
+
+
+def test_non_utf8_file_names_work_and_print_as_their_own_bytes(capsysbinary, tmp_path):
+    """A Latin-1 name such as b"caf\\xe9.wav" comes from the shell as a str with surrogate
+    escapes; reading, writing, batch folders and the names printed on stdout all work with it
+    (stdout as in a UTF-8 locale, whose ``strict`` error handler cannot encode those escapes)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    src = folder / os.fsdecode(b"caf\xe9.wav")
+    try:
+        sf.write(os.fsencode(src), band_limited(48_000, 0.5, 16_000).samples.T, 16_000, subtype="PCM_16")
+    except (OSError, sf.SoundFileError) as exc:  # e.g. EILSEQ where only UTF-8 names are allowed
+        pytest.skip(f"the file system refuses non-UTF-8 names: {exc}")
+    mp3 = folder / os.fsdecode(b"caf\xe9-128k.mp3")
+    mp3.write_bytes((Path(__file__).parents[1] / "examples" / "music_mp3_128k.mp3").read_bytes())
+
+    def cli(*argv):
+        code = main([os.fspath(a) for a in argv])
+        out, err = capsysbinary.readouterr()
+        return code, out, err.decode("utf-8", "replace")
+
+    code, out, err = cli("analyze", src)
+    assert code == 0, err
+    code, out, err = cli("analyze", mp3, "--json")
+    assert code == 0 and json.loads(out)["sample_rate"] == 44_100, err
+    out_file = tmp_path / os.fsdecode(b"\xe9t\xe9.flac")
+    code, _, err = cli("upscale", src, "-o", out_file, "-q", "-m", "none")
+    assert code == 0, err
+    code, _, err = cli("upscale", mp3, "-o", tmp_path / os.fsdecode(b"caf\xe9.wav"), "-q", "-m", "none")
+    assert code == 0, err
+    code, out, err = cli("evaluate", "--reference", out_file, "--estimate", out_file)
+    assert code == 0, err
+    assert out.startswith(b"reference  " + os.fsencode(out_file) + b": 48000 Hz")  # the name's own bytes
+    code, _, err = cli("batch", folder, "-o", tmp_path / "out", "-q", "-m", "none", "--jobs", "1")
+    assert code == 0, err
+    assert sorted(os.listdir(os.fsencode(tmp_path / "out"))) == [
+        b".audio-upscaler-batch.jsonl", b"batch-summary.json", b"caf\xe9-128k.flac", b"caf\xe9.flac"]
+    assert sorted(os.listdir(os.fsencode(tmp_path))) == [b"caf\xe9.wav", b"in", b"out", b"\xe9t\xe9.flac"]

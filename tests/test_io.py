@@ -603,3 +603,46 @@ def test_output_name_too_long_for_the_file_system_is_a_clear_error(tmp_path):
 def test_empty_output_name_is_refused():
     with pytest.raises(UpscalerError, match="empty"):
         io.check_output_path("")
+
+
+# ---- file names that are not UTF-8 ------------------------------------------------------------
+
+def non_utf8_name(folder: Path, name: bytes) -> Path:
+    """``folder / name`` for a name that is not valid UTF-8, as Python gives it (surrogate
+    escapes, ``os.fsdecode``); skips the test where the file system refuses such names."""
+    path = Path(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+    try:
+        Path(path).touch()
+        path.unlink()
+    except OSError as exc:  # e.g. EILSEQ on a file system that allows only UTF-8 names
+        pytest.skip(f"the file system refuses the non-UTF-8 name {name!r}: {exc}")
+    return path
+
+
+@pytest.mark.parametrize("name", [b"caf\xe9.wav", b"caf\xe9.flac", b"caf\xe9.mp3", b"caf\xe9.ogg"])
+def test_non_utf8_file_names_are_written_and_read(tmp_path, name):
+    path = non_utf8_name(tmp_path, name)
+    x = tones(44_100, 0.5, 2)
+    assert io.write_audio(path, Audio(x, 44_100, dict(TAGS))) == path
+    assert os.listdir(os.fsencode(tmp_path)) == [name]  # the temporary file was renamed onto it
+    info = io.probe(path)
+    assert (info.path, info.sample_rate, info.channels) == (path, 44_100, 2)
+    back = io.read_audio(path)
+    assert back.sample_rate == 44_100 and back.channels == 2 and back.tags["title"] == TAGS["title"]
+    if name.endswith((b".wav", b".flac")):
+        np.testing.assert_allclose(back.samples, quantize(x, back.bit_depth), atol=1e-6)
+
+
+def test_non_utf8_names_of_files_only_ffmpeg_reads_and_of_folders(tmp_path):
+    folder = non_utf8_name(tmp_path, b"d\xf6rt")
+    folder.mkdir()
+    m4a = folder / os.fsdecode(b"caf\xe9.m4a")
+    encode_with_pyav(m4a, tones(44_100, 0.5, 1), 44_100, "aac", "fltp")
+    assert io.probe(m4a).codec == "aac" and io.read_audio(m4a).channels == 1
+    # the pipeline's two-pass (normalizing) write keeps a float temporary file in the output folder
+    from audio_upscaler import Upscaler
+
+    out = folder / os.fsdecode(b"\xe9t\xe9.flac")
+    Upscaler(model="none", target_rate=48_000, normalize_dbfs=-1.0).upscale_file(m4a, out)
+    assert sorted(os.listdir(os.fsencode(folder))) == [b"caf\xe9.m4a", b"\xe9t\xe9.flac"]
+    assert io.probe(out).sample_rate == 48_000

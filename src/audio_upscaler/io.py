@@ -32,7 +32,7 @@ from .errors import UpscalerError
 from .textio import fsync_path
 from .io_formats import (
     CHUNK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE, AudioInfo, OutputFormat, PyAVSource,
-    SoundfileSource, encode_samples, id3v2_tag, normalize_tags, open_source, output_format_for, write_tags,
+    SoundfileSource, encode_samples, id3v2_tag, normalize_tags, open_source, output_format_for, sf_name, write_tags,
 )
 
 __all__ = [
@@ -284,7 +284,7 @@ class AudioWriter:
         try:
             os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             params = fmt.soundfile_params(self.sample_rate, self.channels, frames)
-            self._file = sf.SoundFile(self._tmp, "w", self.sample_rate, self.channels, **params)
+            self._file = sf.SoundFile(sf_name(self._tmp), "w", self.sample_rate, self.channels, **params)
             # WAV/AIFF headers hold 32-bit sizes: past the limit libsndfile would write a file that
             # reads back cut at 4 GiB, so such a file fails cleanly instead.
             self._byte_limit = io_formats.RIFF_DATA_LIMIT if params["format"] in ("WAV", "AIFF") else None

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,6 +328,18 @@ def normalize_tags(raw: dict) -> dict[str, str]:
     return tags
 
 
+def sf_name(path: str | Path) -> str | bytes:
+    """The name to give libsndfile (``soundfile``) for ``path``.
+
+    On POSIX that is the file name's bytes (``os.fsencode``): a name that is not valid UTF-8
+    (an old Latin-1 ``caf\\xe9.wav``) reaches Python as a str with surrogate escapes, which
+    ``soundfile`` would encode strictly and fail on.  Windows names stay text (``soundfile``
+    opens them through libsndfile's wide-character API).  PyAV needs nothing of the kind: it
+    ``os.fsencode``-s a str name itself (and would take bytes for a file object).
+    """
+    return os.fspath(path) if sys.platform == "win32" else os.fsencode(path)
+
+
 # ---- decoders: libsndfile first, FFmpeg (PyAV) for everything else ------------------------------
 
 @dataclass
@@ -354,7 +368,7 @@ class SoundfileSource:
     errors: tuple[type[Exception], ...] = (sf.SoundFileError,)
 
     def __init__(self, path: Path) -> None:
-        self._file = f = sf.SoundFile(str(path))
+        self._file = f = sf.SoundFile(sf_name(path))
         self.expected_frames = f.frames
         self.lossless = f.subtype.startswith(("PCM", "ALAC", "FLOAT", "DOUBLE"))
         try:

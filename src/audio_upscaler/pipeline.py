@@ -25,7 +25,7 @@ from .consistency import SourceCodec, codec_consistent, parse_source_codec, sour
 from .errors import UpscalerError
 from .extenders import BACKENDS, BandExtender, choose_extender, get_extender, with_air
 from .fingerprint import SPARSE_MAX_HZ as MIN_EXTEND_HZ
-from .io_formats import LOSSLESS, RESTORABLE_CODECS
+from .io_formats import LOSSLESS, RESTORABLE_CODECS, sf_name
 from .typecheck import finite_number
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
@@ -460,12 +460,12 @@ class Upscaler:
         os.close(fd)
         try:
             peak = 0.0
-            with sf.SoundFile(tmp, "w", self.target_rate, info.channels, subtype="FLOAT", format="RF64") as f:
+            with sf.SoundFile(sf_name(tmp), "w", self.target_rate, info.channels, subtype="FLOAT", format="RF64") as f:
                 for block in processed:
                     peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
                     f.write(block.T)
             gain = self._normalize_gain(peak)
-            with sf.SoundFile(tmp) as f:
+            with sf.SoundFile(sf_name(tmp)) as f:
                 frames = f.frames
                 blocks = (b.T.astype(np.float32) for b in f.blocks(BLOCK_FRAMES, always_2d=True))
                 self._write(path, fmt, info, self._finish(blocks, self.target_rate, info.channels, gain, ceiling),

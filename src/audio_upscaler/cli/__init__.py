@@ -12,6 +12,8 @@ then the process ends by the same signal, so its parent sees it terminated (a sh
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import signal
 import sys
@@ -99,6 +101,25 @@ def _silence_stdout() -> None:
         pass
 
 
+def _stdout_takes_any_name() -> str | None:
+    """Let stdout print file names that are not valid UTF-8.
+
+    Python gives such a name (``b"caf\\xe9.wav"``) as a str with surrogate escapes; a stdout
+    with the ``strict`` error handler (the usual one in a UTF-8 locale) raises
+    ``UnicodeEncodeError`` on it.  ``surrogateescape`` writes the name's own bytes, as Python
+    itself does in the C locale and as ``ls``/``find`` do.  Returns the handler to restore, or
+    ``None`` where nothing was changed.  (stderr already uses ``backslashreplace``.)
+    """
+    stream = sys.stdout
+    if getattr(stream, "errors", None) != "strict" or not hasattr(stream, "reconfigure"):
+        return None
+    try:
+        stream.reconfigure(errors="surrogateescape")
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return None
+    return "strict"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -107,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     verbose = args.verbose
     previous = _catch_termination()
+    stdout, stdout_errors = sys.stdout, _stdout_takes_any_name()
     try:
         code = int(args.run(args) or 0)
         sys.stdout.flush()  # a reader that went away shows here, not at exit
@@ -134,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), signal.SIG_DFL if handler is None else handler)
+        if stdout_errors is not None:  # main() may run inside another program (tests, the UI)
+            with contextlib.suppress(AttributeError, ValueError, OSError, io.UnsupportedOperation):
+                stdout.reconfigure(errors=stdout_errors)
 
 
 if __name__ == "__main__":  # pragma: no cover

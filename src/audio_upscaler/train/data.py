@@ -28,6 +28,7 @@ import torch
 
 from ..bandwidth import estimate_cutoff
 from ..errors import UpscalerError
+from ..io_formats import sf_name
 from .corpus.manifest import KINDS, MANIFEST_NAME, Entry, read_manifest
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
@@ -107,7 +108,7 @@ def scan_folder(folder: Path) -> list[AudioFile]:
         if path.suffix.lower() not in AUDIO_EXTENSIONS or not path.is_file():
             continue
         try:
-            info = sf.info(str(path))
+            info = sf.info(sf_name(path))
         except (RuntimeError, sf.LibsndfileError):
             continue
         if info.frames > 0:
@@ -290,7 +291,7 @@ class PairDataset(torch.utils.data.Dataset):
         margin = math.ceil(_MARGIN_SECONDS * rate)
         start = int(rng.integers(0, max(1, file.frames - need + 1)))
         first = max(0, start - margin)
-        with sf.SoundFile(file.path) as f:
+        with sf.SoundFile(sf_name(file.path)) as f:
             f.seek(first)
             x = f.read(need + (start - first) + margin, dtype="float32", always_2d=True).T
         x = self._channels(x)

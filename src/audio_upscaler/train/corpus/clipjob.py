@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ...io_formats import sf_name
 from .clips import (finish, join_clips, measure_bandwidth, plan_packs, read_clip, resample, to_mono,
                     trim_silence)
 from .jobs import JobContext, job_rng, make_entry, safe_name
@@ -74,7 +75,7 @@ class ClipPackJob:
         return entries
 
     def _rate(self, item: ClipItem) -> int:
-        rates = Counter(sf.info(f).samplerate for f in item.files)
+        rates = Counter(sf.info(sf_name(f)).samplerate for f in item.files)
         return self.rate or min(rates.most_common(1)[0][0], MAX_RATE)
 
     def _prepare(self, path: str, rate: int) -> np.ndarray:

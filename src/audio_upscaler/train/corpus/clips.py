@@ -14,6 +14,7 @@ import soxr
 
 from ...audio import Audio
 from ...io import output_format_for, write_audio
+from ...io_formats import sf_name
 from ...loudness import LoudnessMeter
 
 TARGET_LUFS = -20.0
@@ -37,7 +38,7 @@ class Written:
 
 def read_clip(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode a whole file (WAV/FLAC/AIFF/OGG): ``([channels, T] float32, rate)``."""
-    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    data, rate = sf.read(sf_name(path), dtype="float32", always_2d=True)
     return np.ascontiguousarray(data.T), int(rate)
 
 
