@@ -8,7 +8,11 @@ from collections import Counter
 import csv
 import json
 import math
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -389,3 +393,72 @@ def test_a_clip_whose_kind_changed_is_benchmarked_again(tmp_path):
     again = run_benchmark(data, ["bwe_16k_48k"], ["sinc"], out, plot_clips=0, progress=False)
     assert again["items"][0]["kind"] == "speech" and again["summary"][0]["set"] == "speech"
     assert again["items"][0]["metrics"]["pesq_wb"] > 1
+
+
+# ---- temporary folders of runs that were killed --------------------------------------------------
+
+def _dead_pid() -> int:
+    """The PID of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temp_folders_are_removed_and_nothing_else(tmp_path):
+    from audio_upscaler.bench.runner import LEGACY_STALE_SECONDS, host_tag, remove_stale_temp_dirs
+
+    host, dead = host_tag(), _dead_pid()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        def folder(name: str) -> Path:
+            path = tmp_path / name
+            path.mkdir()
+            (path / "input.wav").write_bytes(b"x")
+            return path
+
+        stale = folder(f".bench-{dead}-{host}-ab_12xyz")
+        live = folder(f".bench-{running.pid}-{host}-abcd1234")
+        mine = folder(f".bench-{os.getpid()}-{host}-abcd1234")
+        other_host = folder(f".bench-{dead}-{'0' if host != '0' * 8 else '1'}{'0' * 7}-abcd1234")
+        old_legacy, new_legacy = folder(".bench-abcdefgh"), folder(".bench-12345678")
+        past = time.time() - LEGACY_STALE_SECONDS - 60
+        for path in (old_legacy / "input.wav", old_legacy):
+            os.utime(path, (past, past))
+        kept = [live, mine, other_host, new_legacy,
+                folder(f"bench-{dead}-{host}-abcd1234"), folder(f".bench-{dead}-{host}-abcd1234.wav"),
+                folder(".bench-keep"), folder("audio")]
+        (tmp_path / f".bench-{dead}-{host}-afile").write_bytes(b"a file, not a folder")
+        target = folder("elsewhere")
+        (tmp_path / f".bench-{dead}-{host}-alink").symlink_to(target, target_is_directory=True)
+
+        assert sorted(remove_stale_temp_dirs(tmp_path)) == sorted([stale, old_legacy])
+        assert all(p.is_dir() for p in kept) and not stale.exists() and not old_legacy.exists()
+        assert (tmp_path / f".bench-{dead}-{host}-afile").is_file() and (target / "input.wav").is_file()
+        assert (tmp_path / f".bench-{dead}-{host}-alink").is_symlink()
+        assert remove_stale_temp_dirs(tmp_path) == []  # the live run's folder stays while it runs
+    finally:
+        running.kill()
+        running.wait()
+    assert remove_stale_temp_dirs(tmp_path) == [live]  # and goes once it was killed
+
+
+_KILLED_RUN = """
+import os, signal, sys
+from audio_upscaler.bench import runner
+def killed(*args, **kwargs):  # kill -9 while the first pair's temporary folder exists
+    os.kill(os.getpid(), signal.SIGKILL)
+runner.Runner.prepare = killed
+runner.run_benchmark(sys.argv[1], ["bwe_8k_48k"], ["sinc"], sys.argv[2], plot_clips=0, progress=False)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_later_run_removes_the_temp_folder_of_a_killed_run(data_dir, tmp_path, capsys):
+    out = tmp_path / "report"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(data_dir), str(out)])
+    assert proc.wait(timeout=300) == -signal.SIGKILL
+    left = [p.name for p in out.glob(".bench-*")]
+    assert len(left) == 1, left  # what kill -9 leaves behind
+    assert main(["benchmark", str(data_dir), "--tasks", "bwe_8k_48k", "--methods", "sinc", "--out", str(out),
+                 "--plots", "0", "--quiet"]) == 0, capsys.readouterr().err
+    assert not list(out.glob(".bench-*")) and (out / "results.json").is_file()

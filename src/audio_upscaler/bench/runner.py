@@ -8,7 +8,9 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -34,6 +36,14 @@ CHECK_SUFFIX = "+check"
 DEFAULT_TASKS = tuple(TASKS)
 DEFAULT_METHODS = ("sinc", "sbr")
 WARMUP_SECONDS = 1.0
+#: The runner's temporary folders in the report folder (one per (task, clip) pair whose audio is
+#: not kept): ``.bench-PID-HOST-XXXXXXXX``, PID the creating process, HOST a tag of its machine
+#: (:func:`host_tag`), ``XXXXXXXX`` tempfile's random part.  ``.bench-XXXXXXXX``: the older name.
+TEMP_PREFIX = ".bench-"
+_TEMP_NAME = re.compile(r"\.bench-(\d+)-([0-9a-f]{8})-[a-z0-9_]+")
+_LEGACY_TEMP_NAME = re.compile(r"\.bench-[a-z0-9_]{8}")
+#: A folder with the older name (no owner recorded) is stale once nothing in it changed for this long.
+LEGACY_STALE_SECONDS = 24 * 3600.0
 
 
 def run_benchmark(data_dir: str | os.PathLike, tasks: Sequence[str] = DEFAULT_TASKS,
@@ -67,11 +77,12 @@ def run_benchmark(data_dir: str | os.PathLike, tasks: Sequence[str] = DEFAULT_TA
         raise UpscalerError("the number of clips must be at least 1")
     out = Path(out_dir)
     check_out_dir(out)
-    clips = find_clips(data_dir, split, max_clips, exclude=[out / "audio", *out.glob(".bench-*")])  # not our own files
+    clips = find_clips(data_dir, split, max_clips, exclude=[out / "audio", *out.glob(f"{TEMP_PREFIX}*")])  # not ours
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UpscalerError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from None
+    remove_stale_temp_dirs(out)  # left by a run that was killed (kill -9, power cut)
     runner = Runner(out, methods, seconds, seed)
     pairs = [(task, clip) for task in tasks for clip in clips if task_applies(task, clip.kind)]
     items: list[dict] = []
@@ -120,6 +131,71 @@ def _is_report(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(results, dict) and "items" in results and "config" in results
+
+
+def host_tag() -> str:
+    """8 hex digits naming this machine (of its host name), so that a report folder shared over
+    the network never has a folder of another machine's benchmark judged by this one's processes."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def temp_dir_prefix() -> str:
+    """Prefix of this process's temporary folders: ``.bench-PID-HOST-``."""
+    return f"{TEMP_PREFIX}{os.getpid()}-{host_tag()}-"
+
+
+def remove_stale_temp_dirs(out: Path) -> list[Path]:
+    """Delete the runner's temporary folders in ``out`` that no running benchmark uses: those
+    named by a process of this machine that is gone (or a zombie), and those with the older name
+    (no owner recorded) in which nothing changed for :data:`LEGACY_STALE_SECONDS`.  Nothing else
+    is touched: no other names, no symlinks or files, no folder of a live process (a reused PID
+    keeps a folder until that process ends too) or of another machine.  Returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(out))
+    except OSError:
+        return removed
+    host = host_tag()
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match:
+            stale = match.group(2) == host and _process_gone(int(match.group(1)))
+        else:
+            stale = bool(_LEGACY_TEMP_NAME.fullmatch(entry.name)) and _unchanged_for(entry.path, LEGACY_STALE_SECONDS)
+        try:
+            if not stale or not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)  # another run may be removing it at the same time
+        if not os.path.lexists(entry.path):
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs here (a zombie, killed but not yet reaped, counts as gone);
+    ``False`` whenever that cannot be told."""
+    import psutil
+
+    if pid == os.getpid():
+        return False
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return True
+    except (psutil.Error, OSError, ValueError):  # e.g. access denied: it exists
+        return False
+
+
+def _unchanged_for(folder: str, seconds: float) -> bool:
+    """Whether neither ``folder`` nor anything directly in it changed in the last ``seconds``."""
+    limit = time.time() - seconds
+    try:
+        times = [os.lstat(folder).st_mtime, *(e.stat(follow_symlinks=False).st_mtime for e in os.scandir(folder))]
+    except OSError:
+        return False
+    return max(times) < limit
 
 
 def check_tasks(tasks: Sequence[str]) -> list[str]:
@@ -239,7 +315,7 @@ class Runner:
 
     def _work_dir(self, task: str, clip: Clip, keep: bool):
         if not keep:
-            return tempfile.TemporaryDirectory(prefix=".bench-", dir=self.out)
+            return tempfile.TemporaryDirectory(prefix=temp_dir_prefix(), dir=self.out)
         folder = self.out / "audio" / task / clip.name
         folder.mkdir(parents=True, exist_ok=True)
         return contextlib.nullcontext(folder)
