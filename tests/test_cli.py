@@ -59,6 +59,27 @@ def test_default_output_name_takes_the_format_extension(capsys, wav_16k):
     assert sf.info(wav_16k.with_name("in_upscaled.mp3")).format == "MP3"
 
 
+def test_m4a_output_aac_or_alac(capsys, wav_16k, tmp_path):
+    """``.m4a`` is AAC; ``-f alac`` is Apple Lossless in ``INPUT_upscaled.m4a``; batch names its
+    outputs ``.m4a`` too; ALAC in a ``.flac`` name is refused."""
+    from audio_upscaler import io
+
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", "-f", "alac")
+    assert code == 0, err
+    alac = io.read_audio(wav_16k.with_name("in_upscaled.m4a"))
+    assert (alac.codec, alac.bit_depth, alac.sample_rate, alac.frames) == ("alac", 24, 48_000, 48_000)
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", "-o", tmp_path / "a.m4a", "--bitrate", "96")
+    assert code == 0, err
+    aac = io.read_audio(tmp_path / "a.m4a")
+    assert (aac.codec, aac.sample_rate, aac.frames) == ("aac", 48_000, 48_000)
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", "-f", "alac", "-o", tmp_path / "x.flac")
+    assert code == 2 and "does not match" in err and not (tmp_path / "x.flac").exists()
+    code, _, err = run_cli(capsys, "batch", tmp_path, "-o", tmp_path / "out", "-m", "none", "-f", "m4a",
+                           "--pattern", "in.wav", "-q")
+    assert code == 0, err
+    assert io.probe(tmp_path / "out" / "in.m4a").codec == "aac"
+
+
 def test_format_contradicting_the_extension_and_an_empty_output_are_refused(capsys, wav_16k, tmp_path):
     for extra, fragment in [(["-f", "flac", "-o", tmp_path / "x.wav"], "does not match"), (["-o", ""], "empty")]:
         code, _, err = run_cli(capsys, "upscale", wav_16k, "-q", "-m", "none", *extra)

@@ -411,6 +411,74 @@ def test_mp3_refuses_more_than_two_channels(tmp_path):
     assert listing(tmp_path) == []
 
 
+# ---- M4A output: AAC and ALAC (through FFmpeg) ---------------------------------------------------
+
+@pytest.mark.parametrize("bit_depth, rate, channels", [(16, 44_100, 2), (24, 192_000, 1), (24, 48_000, 6)])
+def test_alac_round_trip_is_exact_up_to_quantization(tmp_path, bit_depth, rate, channels):
+    x = tones(rate, 0.3, channels)
+    x[:, 10], x[:, 11] = 1.5, -1.7  # clipped, not wrapped around
+    io.write_audio(tmp_path / "a.m4a", Audio(x, rate, tags=TAGS), io.output_format_for("a.m4a", format="alac",
+                                                                                        bit_depth=bit_depth))
+    audio = io.read_audio(tmp_path / "a.m4a")
+    assert (audio.codec, audio.bit_depth, audio.sample_rate, audio.channels) == ("alac", bit_depth, rate, channels)
+    np.testing.assert_array_equal(audio.samples, quantize(x, bit_depth))
+    assert audio.tags == TAGS
+    assert listing(tmp_path) == ["a.m4a"]
+
+
+@pytest.mark.parametrize("rate, channels", [(48_000, 2), (96_000, 1), (44_100, 5)])
+def test_aac_m4a_keeps_length_alignment_and_tags(tmp_path, rate, channels):
+    """The encoder's 1024 priming samples are in the edit list and its end padding is cut on
+    reading: the file decodes to exactly the samples written, at lag 0 (44.1 kHz * 0.7 s is not
+    a whole number of milliseconds: the edit list counts samples, not the muxer's default ms)."""
+    x = tones(rate, 0.7, channels)
+    io.write_audio(tmp_path / "a.m4a", Audio(x, rate, tags=TAGS))
+    audio = io.read_audio(tmp_path / "a.m4a")
+    assert (audio.codec, audio.bit_depth, audio.sample_rate, audio.channels) == ("aac", None, rate, channels)
+    assert audio.frames == x.shape[1] and audio.tags == TAGS
+    for ref, out in zip(x, audio.samples):
+        assert np.corrcoef(ref[2000:-2000], out[2000:-2000])[0, 1] > 0.99  # no shift
+
+
+@pytest.mark.parametrize("kbps, expected", [(None, 256), (96, 96), (320, 320)])
+def test_aac_bitrate_is_what_the_encoder_uses(tmp_path, kbps, expected):
+    rate = 48_000
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, (2, rate * 2)).astype(np.float32)
+    io.write_audio(tmp_path / "a.m4a", Audio(noise, rate), io.output_format_for("a.m4a", bitrate_kbps=kbps))
+    assert (tmp_path / "a.m4a").stat().st_size * 8 / 2.0 / 1000 == pytest.approx(expected, rel=0.12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, rate, channels, fragment",
+    [({}, 192_000, 2, "AAC cannot store 192000 Hz.*--format alac"), ({"format": "alac"}, 48_000, 8, "ALAC output supports 1-6 channels"),
+     ({}, 48_000, 6, "AAC output supports 1-5 channels"),
+     ({}, 48_000, 1, "between 16 and 256, not 300"), ({"format": "alac", "bit_depth": 32}, 48_000, 2, "16, 24, not 32"),
+     ({"format": "alac", "bitrate_kbps": 128}, 48_000, 2, "not to ALAC"), ({"vbr": 2.0}, 48_000, 2, "not a VBR")],
+)
+def test_m4a_requests_it_cannot_hold_are_explained_before_any_file(tmp_path, kwargs, rate, channels, fragment):
+    if channels == 1:
+        kwargs = {"bitrate_kbps": 300}
+    with pytest.raises(UpscalerError, match=fragment):
+        io.open_writer(tmp_path / "a.m4a", rate, channels, io.output_format_for("a.m4a", **kwargs))
+    assert listing(tmp_path) == []
+
+
+def test_m4a_format_names():
+    assert io.output_format_for("x.m4a") == io.OutputFormat("m4a")  # AAC
+    assert io.output_format_for("x.m4a", bit_depth=16) == io.OutputFormat("m4a", 16)  # a bit depth means ALAC
+    alac = io.output_format_for("x.m4a", format="alac")
+    assert alac == io.OutputFormat("m4a", 24) and alac.is_integer_pcm and alac.is_lossless
+    assert not io.output_format_for("x.m4a").is_lossless
+
+
+def test_exception_mid_m4a_write_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"):
+        with io.open_writer(tmp_path / "a.m4a", 48_000, 2, io.output_format_for("a.m4a")) as writer:
+            writer.write(tones(48_000, 0.5, 2))
+            raise RuntimeError("boom")
+    assert listing(tmp_path) == []
+
+
 # ---- atomic writes and output paths -----------------------------------------------------------
 
 def test_writer_uses_a_hidden_temp_file_in_the_destination_folder(tmp_path):

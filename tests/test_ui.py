@@ -165,6 +165,12 @@ def test_options_follow_the_format():
     for rate in ("fast", "inf", "-inf"):  # the rate box takes typed values; "inf" was an internal OverflowError
         with pytest.raises(UpscalerError, match="number of Hz"):
             parse_options("sbr", rate, "flac", "24", "independent", False, -1.0)
+    alac = parse_options("sbr", 192_000, "alac", "16", "independent", False, -1.0)
+    assert (alac.extension, alac.bit_depth, alac.output_format().is_lossless) == ("m4a", 16, True)
+    aac = parse_options("sbr", 48_000, "m4a", "24", "independent", False, -1.0)
+    assert (aac.extension, aac.bit_depth, aac.output_format().is_lossless) == ("m4a", None, False)
+    with pytest.raises(UpscalerError, match="AAC cannot store 192000"):
+        parse_options("sbr", 192_000, "m4a", "24", "independent", False, -1.0)
 
 
 def test_the_codec_check_box_reaches_the_upscaler():

@@ -29,6 +29,7 @@ import soundfile as sf
 from .audio import Audio
 from . import io_formats
 from .errors import UpscalerError
+from .m4a import M4AEncoder
 from .textio import fsync_path
 from .io_formats import (
     CHUNK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SAMPLE_VALUE, MIN_RATE, AudioInfo, OutputFormat, PyAVSource,
@@ -278,22 +279,27 @@ class AudioWriter:
         self._overwrite = overwrite
         # libsndfile gets the format explicitly, so the temporary name needs no audio extension.
         self._tmp = _temp_name(self.path)
-        self._file: sf.SoundFile | None = None
+        self._file: sf.SoundFile | M4AEncoder | None = None
         self._id3 = b""  # an ID3v2 tag to put in front of MP3 data
         self._open = True
         try:
             os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            params = fmt.soundfile_params(self.sample_rate, self.channels, frames)
-            self._file = sf.SoundFile(sf_name(self._tmp), "w", self.sample_rate, self.channels, **params)
-            # WAV/AIFF headers hold 32-bit sizes: past the limit libsndfile would write a file that
-            # reads back cut at 4 GiB, so such a file fails cleanly instead.
-            self._byte_limit = io_formats.RIFF_DATA_LIMIT if params["format"] in ("WAV", "AIFF") else None
-            self._bytes = 0
             tags = normalize_tags(tags or {})
-            if fmt.container == "mp3":  # tagged on commit: libsndfile's MP3 tags lose non-Latin-1 text
-                self._id3 = id3v2_tag(tags)
+            self._byte_limit, self._bytes = None, 0
+            if fmt.container == "m4a":  # FFmpeg's MP4 muxer (libsndfile has none); it writes the tags
+                self._file = M4AEncoder(self._tmp, self.sample_rate, self.channels, fmt.bit_depth,
+                                        fmt.aac_kbps(self.channels), tags)
             else:
-                write_tags(self._file, tags)
+                params = fmt.soundfile_params(self.sample_rate, self.channels, frames)
+                self._file = sf.SoundFile(sf_name(self._tmp), "w", self.sample_rate, self.channels, **params)
+                # WAV/AIFF headers hold 32-bit sizes: past the limit libsndfile would write a file
+                # that reads back cut at 4 GiB, so such a file fails cleanly instead.
+                if params["format"] in ("WAV", "AIFF"):
+                    self._byte_limit = io_formats.RIFF_DATA_LIMIT
+                if fmt.container == "mp3":  # tagged on commit: libsndfile's MP3 tags lose non-Latin-1 text
+                    self._id3 = id3v2_tag(tags)
+                else:
+                    write_tags(self._file, tags)
         except (OSError, sf.SoundFileError) as exc:
             raise self._fail(exc) from exc
         except BaseException:  # interrupted (Ctrl-C, SIGTERM) while opening: no temporary file left
@@ -321,7 +327,8 @@ class AudioWriter:
                     f"cannot write {self.path}: the audio is longer than a {self.fmt.container.upper()} file can "
                     "hold (4 GiB); write FLAC, or WAV when the length is known in advance (it becomes RF64)")
         try:
-            self._file.write(np.ascontiguousarray(encode_samples(block, self.fmt).T))
+            samples = encode_samples(block, self.fmt)
+            self._file.write(samples if self.fmt.container == "m4a" else np.ascontiguousarray(samples.T))
         except (OSError, sf.SoundFileError) as exc:
             raise self._fail(exc) from exc
 
@@ -360,7 +367,7 @@ class AudioWriter:
         self._open = False
         if self._file is not None:
             with contextlib.suppress(OSError, sf.SoundFileError):
-                self._file.close()
+                getattr(self._file, "abort", self._file.close)()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
 

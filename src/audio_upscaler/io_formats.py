@@ -22,6 +22,8 @@ import numpy as np
 import soundfile as sf
 
 from .errors import UpscalerError
+from .m4a import AAC_MAX_CHANNELS, AAC_RATES
+from .m4a import MAX_CHANNELS as M4A_MAX_CHANNELS
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
 MAX_CHANNELS = 8
@@ -31,10 +33,12 @@ MAX_SAMPLE_VALUE = 1e6
 
 EXTENSIONS = {
     ".wav": "wav", ".wave": "wav", ".flac": "flac", ".aif": "aiff", ".aiff": "aiff", ".aifc": "aiff",
-    ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg", ".opus": "opus",
+    ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg", ".opus": "opus", ".m4a": "m4a",
 }
-CONTAINERS = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
-LOSSLESS = ("wav", "flac", "aiff")
+CONTAINERS = ("wav", "flac", "aiff", "mp3", "ogg", "opus", "m4a")
+#: Names ``--format`` takes: the containers, and ``alac`` for Apple Lossless in an M4A file.
+FORMAT_NAMES = CONTAINERS + ("alac",)
+LOSSLESS = ("wav", "flac", "aiff")  # PCM containers written by libsndfile (M4A holds ALAC or AAC)
 
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the rates libsndfile's Opus encoder accepts
@@ -53,6 +57,9 @@ DEFAULT_OPUS_KBPS_PER_CHANNEL = 96
 #: lower: libopus gives their LFE channel less).
 OPUS_MIN_KBPS, OPUS_MAX_KBPS_PER_CHANNEL, OPUS_MAX_KBPS_STEREO = 6, 256, 510
 DEFAULT_VORBIS_QUALITY = 0.7
+#: AAC (M4A) bitrates, kbit/s per channel: 128 is the iTunes Plus 256 kbit/s stereo; FFmpeg's
+#: encoder can spend at most about 6144 bits per channel and 1024-sample frame (288 at 48 kHz).
+DEFAULT_AAC_KBPS_PER_CHANNEL, AAC_MIN_KBPS, AAC_MAX_KBPS_PER_CHANNEL = 128, 16, 256
 
 # Tag keys kept when reading and written when the format allows (libsndfile's string types).
 TAG_KEYS = ("title", "artist", "album", "date", "genre", "tracknumber", "comment", "copyright", "license")
@@ -77,11 +84,12 @@ class OutputFormat:
     """How to encode an output file.
 
     Attributes:
-        container: ``wav | flac | aiff | mp3 | ogg | opus`` (``ogg`` is OGG Vorbis).
+        container: ``wav | flac | aiff | mp3 | ogg | opus | m4a`` (``ogg`` is OGG Vorbis; ``m4a``
+            holds ALAC when a bit depth is set, else AAC: :mod:`audio_upscaler.m4a`).
         bit_depth: 16 or 24 (integer PCM) or 32 (32-bit float, WAV/AIFF only) for lossless
-            containers; ``None`` for lossy ones.
-        bitrate_kbps: total bitrate in kbit/s for MP3 CBR and Opus (``None``: format default,
-            320 kbit/s for MP3 and 96 kbit/s per channel for Opus).
+            containers and ALAC; ``None`` for lossy ones.
+        bitrate_kbps: total bitrate in kbit/s for MP3 CBR, Opus and AAC (``None``: format default,
+            320 kbit/s for MP3, 96 kbit/s per channel for Opus, 128 per channel for AAC).
         vbr: MP3 variable bitrate (LAME ``-V quality``) instead of CBR.
         quality: MP3 VBR quality 0 (best) .. 9, or OGG Vorbis quality 0 .. 1 (1 = best).
     """
@@ -94,8 +102,13 @@ class OutputFormat:
 
     @property
     def is_integer_pcm(self) -> bool:
-        """True for 16/24-bit integer PCM output (WAV, FLAC, AIFF)."""
-        return self.container in LOSSLESS and self.bit_depth in (16, 24)
+        """True for 16/24-bit integer output (WAV, FLAC, AIFF, ALAC)."""
+        return (self.container in LOSSLESS or self.container == "m4a") and self.bit_depth in (16, 24)
+
+    @property
+    def is_lossless(self) -> bool:
+        """True for PCM containers and ALAC."""
+        return self.container in LOSSLESS or (self.container == "m4a" and self.bit_depth is not None)
 
     @property
     def is_float(self) -> bool:
@@ -121,19 +134,36 @@ class OutputFormat:
             )
         if self.container == "flac" and sample_rate > FLAC_MAX_RATE:
             raise UpscalerError(f"FLAC supports at most {FLAC_MAX_RATE} Hz, not {sample_rate} Hz; use WAV")
+        if self.container == "m4a" and self.bit_depth is None and sample_rate not in AAC_RATES:
+            raise UpscalerError(
+                f"AAC cannot store {sample_rate} Hz: it supports only {_khz(AAC_RATES)} kHz (at most 96 kHz); "
+                "use --format alac (Apple Lossless in .m4a) or FLAC for other rates")
 
     def validate_channels(self, channels: int) -> None:
         """Raise :class:`UpscalerError` if this format cannot store ``channels`` channels
         (or, for Opus, carry the requested bitrate for that many channels)."""
-        limit = 2 if self.container == "mp3" else MAX_CHANNELS
+        aac = self.container == "m4a" and self.bit_depth is None
+        limit = AAC_MAX_CHANNELS if aac else {"mp3": 2, "m4a": M4A_MAX_CHANNELS}.get(self.container, MAX_CHANNELS)
         if not 1 <= channels <= limit:
-            raise UpscalerError(f"{self.container.upper()} output supports 1-{limit} channels, not {channels}")
+            name = "AAC" if aac else "ALAC" if self.container == "m4a" else self.container.upper()
+            raise UpscalerError(f"{name} output supports 1-{limit} channels, not {channels}"
+                                + ("; use FLAC or WAV" if self.container == "m4a" else ""))
+        if aac:
+            kbps = self.aac_kbps(channels)
+            if not AAC_MIN_KBPS <= kbps <= AAC_MAX_KBPS_PER_CHANNEL * channels:
+                raise UpscalerError(
+                    f"AAC bitrate (kbit/s) for {channels} channel{'s' * (channels > 1)} must be between "
+                    f"{AAC_MIN_KBPS} and {AAC_MAX_KBPS_PER_CHANNEL * channels}, not {kbps}")
         if self.container == "opus" and self.bitrate_kbps is not None:
             top = opus_max_kbps(channels)
             if self.bitrate_kbps > top:
                 raise UpscalerError(
                     f"Opus bitrate (kbit/s) for {channels} channel{'s' * (channels > 1)} must be between "
                     f"{OPUS_MIN_KBPS} and {top}, not {self.bitrate_kbps} (libopus gives no more)")
+
+    def aac_kbps(self, channels: int) -> int:
+        """AAC's total bitrate for ``channels`` channels, kbit/s (the default: 128 per channel)."""
+        return self.bitrate_kbps or DEFAULT_AAC_KBPS_PER_CHANNEL * channels
 
     def data_bytes(self, frames: int, channels: int) -> int | None:
         """Bytes of sample data ``frames`` take in a lossless file (``None`` for lossy formats)."""
@@ -179,16 +209,25 @@ def output_format_for(
 
     ``vbr`` may also be a number: it is then the VBR quality (the CLI's ``--vbr Q``), i.e.
     MP3 quality 0 (best) .. 9, or OGG Vorbis quality 0 .. 1.  Defaults: 24-bit for WAV/FLAC/AIFF,
-    MP3 CBR 320 kbit/s, Vorbis quality 0.7, Opus 96 kbit/s per channel.
+    MP3 CBR 320 kbit/s, Vorbis quality 0.7, Opus 96 kbit/s per channel, AAC 128 kbit/s per
+    channel. An ``.m4a`` file holds AAC unless ``format`` is ``alac`` or a bit depth (16/24) is
+    given: then Apple Lossless (24-bit unless told).
     """
     container = _container(path, format)
+    if container == "m4a" and (bit_depth is not None or (format or "").lower().lstrip(".") == "alac"):
+        if bitrate_kbps is not None or vbr or quality is not None:
+            raise UpscalerError("bitrate/VBR settings apply to AAC, not to ALAC (lossless)")
+        bit_depth = 24 if bit_depth is None else bit_depth
+        if bit_depth not in (16, 24):
+            raise UpscalerError(f"ALAC supports bit depths 16, 24, not {bit_depth}")
+        return OutputFormat("m4a", bit_depth)
     if vbr is not None and not isinstance(vbr, bool):
         quality, vbr = float(vbr), True
     vbr = bool(vbr)
     lossy_options = bitrate_kbps is not None or vbr or quality is not None
     if container in LOSSLESS:
         if lossy_options:
-            raise UpscalerError(f"bitrate/VBR settings apply to MP3, OGG and Opus, not {container.upper()}")
+            raise UpscalerError(f"bitrate/VBR settings apply to MP3, OGG, Opus and AAC (.m4a), not {container.upper()}")
         allowed = (16, 24) if container == "flac" else (16, 24, 32)
         bit_depth = 24 if bit_depth is None else bit_depth
         if bit_depth not in allowed:
@@ -198,7 +237,7 @@ def output_format_for(
             )
         return OutputFormat(container, bit_depth)
     if bit_depth is not None:
-        raise UpscalerError(f"a bit depth applies to WAV, FLAC and AIFF, not {container.upper()}")
+        raise UpscalerError(f"a bit depth applies to WAV, FLAC, AIFF and ALAC, not {container.upper()}")
     if container == "mp3":
         return _mp3_format(bitrate_kbps, vbr, quality)
     if container == "ogg":
@@ -207,6 +246,12 @@ def output_format_for(
         quality = DEFAULT_VORBIS_QUALITY if quality is None else quality
         _check_range("OGG Vorbis quality", quality, 0, 1)
         return OutputFormat("ogg", vbr=True, quality=quality)
+    if container == "m4a":
+        if vbr or quality is not None:
+            raise UpscalerError("AAC is set by a bitrate (--bitrate), not a VBR quality")
+        if bitrate_kbps is not None:  # the limit for the actual channel count: OutputFormat.validate_channels
+            _check_range("AAC bitrate (kbit/s)", bitrate_kbps, AAC_MIN_KBPS, AAC_MAX_KBPS_PER_CHANNEL * AAC_MAX_CHANNELS)
+        return OutputFormat("m4a", bitrate_kbps=bitrate_kbps)
     if vbr or quality is not None:
         raise UpscalerError("Opus is set by a bitrate (--bitrate), not a VBR quality")
     if bitrate_kbps is not None:  # the limit for the actual channel count: OutputFormat.validate_channels
@@ -236,9 +281,9 @@ def _mp3_format(bitrate_kbps: int | None, vbr: bool, quality: float | None) -> O
 def _container(path: str | Path, format: str | None) -> str:
     if format is not None:
         name = format.lower().lstrip(".")
-        if name not in CONTAINERS:
-            raise UpscalerError(f"unknown output format '{format}'; use one of: {', '.join(CONTAINERS)}")
-        return name
+        if name not in FORMAT_NAMES:
+            raise UpscalerError(f"unknown output format '{format}'; use one of: {', '.join(FORMAT_NAMES)}")
+        return "m4a" if name == "alac" else name
     suffix = Path(path).suffix.lower()
     if suffix not in EXTENSIONS:
         raise UpscalerError(
@@ -246,6 +291,11 @@ def _container(path: str | Path, format: str | None) -> str:
             f"use one of {', '.join(EXTENSIONS)} or pass --format"
         )
     return EXTENSIONS[suffix]
+
+
+def extension_for(format: str) -> str:
+    """The file extension (no dot) of a ``--format`` name: the container's own, ``m4a`` for ``alac``."""
+    return "m4a" if format == "alac" else format
 
 
 def _check_range(what: str, value: float, low: float, high: float) -> None:
@@ -438,13 +488,28 @@ class PyAVSource:
 
     def chunks(self) -> Iterator[np.ndarray]:
         rate, channels = self.info.sample_rate, self.info.channels
+        end = self._end_pts()
         for frame in self._container.decode(self._stream):
             if frame.sample_rate != rate or frame.layout.nb_channels != channels:
                 raise UpscalerError(
                     f"{self.info.path}: the audio format changes mid-stream "
                     f"({rate} Hz/{channels} ch -> {frame.sample_rate} Hz/{frame.layout.nb_channels} ch)"
                 )
-            yield frame_samples(frame.to_ndarray(), frame.format.is_planar, channels)
+            samples = frame_samples(frame.to_ndarray(), frame.format.is_planar, channels)
+            if end is not None and frame.pts is not None:  # drop the encoder's padding after the edit list's end
+                samples = samples[:, : max(0, round((end - frame.pts) * frame.time_base * rate))]
+            yield samples
+
+    def _end_pts(self) -> int | None:
+        """Where an MP4/MOV audio track ends by its edit list (stream time base), else ``None``.
+
+        An AAC encoder pads the last frame; the edit list records the real length (FFmpeg drops the
+        priming samples at the start by it, but not the padding at the end: an M4A of 96,000
+        samples decoded to 96,256)."""
+        stream = self._stream
+        if not {"mov", "mp4"} & set(self._container.format.name.split(",")) or not stream.duration:
+            return None
+        return (stream.start_time or 0) + stream.duration
 
     def header_problem(self) -> str | None:
         return None

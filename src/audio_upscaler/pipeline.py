@@ -25,7 +25,7 @@ from .consistency import SourceCodec, codec_consistent, parse_source_codec, sour
 from .errors import UpscalerError
 from .extenders import BACKENDS, BandExtender, choose_extender, get_extender, with_air
 from .fingerprint import SPARSE_MAX_HZ as MIN_EXTEND_HZ
-from .io_formats import LOSSLESS, RESTORABLE_CODECS, sf_name
+from .io_formats import RESTORABLE_CODECS, sf_name
 from .typecheck import finite_number
 
 #: Content above this frequency is not invented unless ``air=True`` (Hz).
@@ -252,7 +252,7 @@ class Upscaler:
         from .dsp.resample import output_length
 
         total = output_length(report.frames, info.sample_rate, self.target_rate)
-        ceiling = LOSSLESS_CEILING_DBFS if fmt.container in LOSSLESS else LOSSY_CEILING_DBFS
+        ceiling = LOSSLESS_CEILING_DBFS if fmt.is_lossless else LOSSY_CEILING_DBFS
         with io.open_reader(input_path) as reader:
             processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, cutoff, name,
                                       source)

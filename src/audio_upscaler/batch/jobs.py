@@ -22,7 +22,7 @@ AUDIO_SUFFIXES = frozenset(EXTENSIONS) | {
     ".m4a", ".m4b", ".aac", ".alac", ".wma", ".mka", ".caf", ".w64", ".wv", ".mp4", ".mkv", ".webm", ".mov",
 }
 #: Output extension of each container.
-SUFFIXES = {"wav": ".wav", "flac": ".flac", "aiff": ".aiff", "mp3": ".mp3", "ogg": ".ogg", "opus": ".opus"}
+SUFFIXES = {"wav": ".wav", "flac": ".flac", "aiff": ".aiff", "mp3": ".mp3", "ogg": ".ogg", "opus": ".opus", "m4a": ".m4a"}
 # Names of the temporary files a killed run can leave next to its outputs: AudioWriter's
 # ".NAME.<8 hex>.tmp" and the pipeline's two-pass ".upscale-*.rf64" (see io.py, pipeline.py).
 _WRITER_TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.tmp$")

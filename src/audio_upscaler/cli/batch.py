@@ -12,6 +12,7 @@ import sys
 from tqdm import tqdm
 
 from ..errors import UpscalerError
+from ..io_formats import extension_for
 from .common import print_json
 from .upscale import RUNTIMES, add_upscale_options, output_format, upscaler_options
 
@@ -42,7 +43,7 @@ def run(args) -> int:
     backend = args.backend or ("ray" if args.ray_address else "local")
     if args.ray_address and backend != "ray":
         raise UpscalerError("--ray-address needs the Ray backend (--backend ray)")
-    fmt = output_format(args, f"out.{args.format or 'flac'}")
+    fmt = output_format(args, f"out.{extension_for(args.format or 'flac')}")
     quiet = args.quiet or args.json
     bar = BatchProgress(quiet)
     try:

@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 from ..extenders import BACKENDS as RUNTIMES
+from ..io_formats import FORMAT_NAMES
 from .common import Progress, add_verbose, print_json
-
-FORMATS = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
 
 
 def add_parser(sub) -> None:
@@ -26,9 +25,11 @@ def add_upscale_options(p, format_default: str) -> None:
     """The options ``upscale`` and ``batch`` share: model, rate, output format, processing, output."""
     p.add_argument("-r", "--rate", type=int, default=48_000, help="output sample rate in Hz (default 48000)")
     p.add_argument("-m", "--model", default="auto", help="auto (default), sbr, none, or a model name (see 'models')")
-    p.add_argument("-f", "--format", choices=FORMATS, help=f"output format (default: {format_default})")
-    p.add_argument("--bit-depth", type=int, choices=(16, 24, 32), help="PCM bit depth (32 = float, WAV/AIFF only)")
-    p.add_argument("--bitrate", type=int, help="kbit/s for MP3 (CBR) and Opus")
+    p.add_argument("-f", "--format", choices=FORMAT_NAMES,
+                   help=f"output format (default: {format_default}); m4a is AAC, alac is Apple Lossless in .m4a")
+    p.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
+                   help="PCM bit depth (32 = float, WAV/AIFF only); with .m4a it means ALAC")
+    p.add_argument("--bitrate", type=int, help="kbit/s for MP3 (CBR), Opus and AAC (.m4a)")
     p.add_argument("--vbr", type=float, metavar="Q", help="variable bitrate: MP3 quality 0 (best)-9, Vorbis quality 0-1")
     p.add_argument("--quality", default="vhq", choices=("vhq", "hq", "mq", "lq", "linear"), help="resampler quality")
     p.add_argument("--stereo", default="independent", choices=("independent", "mid-side"), help="stereo processing")
@@ -65,9 +66,11 @@ def output_format(args, output: str):
 
 
 def default_output(input_path: str, format: str | None = None) -> str:
-    """``INPUT_upscaled.EXT`` next to the input; ``EXT`` is the format's (a container's name is its extension)."""
+    """``INPUT_upscaled.EXT`` next to the input; ``EXT`` is the format's (``io_formats.extension_for``)."""
+    from ..io_formats import extension_for
+
     path = Path(input_path)
-    return str(path.with_name(f"{path.stem}_upscaled.{format or 'flac'}"))
+    return str(path.with_name(f"{path.stem}_upscaled.{extension_for(format or 'flac')}"))
 
 
 def output_path(args) -> str:
@@ -82,7 +85,8 @@ def output_path(args) -> str:
         raise UpscalerError("the output file name (-o) is empty")
     suffix = Path(args.output).suffix.lower()
     meant = EXTENSIONS.get(suffix)
-    if args.format and meant and meant != args.format and not (meant == "ogg" and args.format == "opus"):
+    compatible = {("ogg", "opus"), ("m4a", "alac")}
+    if args.format and meant and meant != args.format and (meant, args.format) not in compatible:
         raise UpscalerError(
             f"--format {args.format} does not match the output's extension '{suffix}' ({meant}); "
             f"name the output .{args.format}, or leave out --format")

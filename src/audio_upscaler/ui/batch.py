@@ -52,7 +52,7 @@ def run_batch(ctx: Context, session: str, items: list[tuple[str, Path]], values:
             if progress is not None:
                 progress((i + done / max(total, 1)) / count, desc=name)
 
-        output = unique_name(job, f"{Path(name).stem}_upscaled.{options.container}")
+        output = unique_name(job, f"{Path(name).stem}_upscaled.{options.extension}")
         try:
             check_audio(path, ctx.settings)
             result = upscaler.upscale_file(path, output, fmt=fmt, progress=report)

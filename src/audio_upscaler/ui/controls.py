@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from ..errors import UpscalerError
 
 RATES = (44_100, 48_000, 88_200, 96_000, 176_400, 192_000, 352_800, 384_000)
-FORMATS = ("flac", "wav", "aiff", "mp3", "ogg", "opus")
-LOSSLESS = ("flac", "wav", "aiff")
+FORMATS = ("flac", "wav", "aiff", "alac", "mp3", "ogg", "opus", "m4a")  # m4a: AAC; alac: Apple Lossless in .m4a
+LOSSLESS = ("flac", "wav", "aiff", "alac")
 BIT_DEPTHS = ("16", "24", "32 (float)")
 STEREO = ("independent", "mid-side")
 
@@ -39,9 +39,16 @@ class Options:
         """The :class:`audio_upscaler.io.OutputFormat` (raises for rates the format cannot store)."""
         from ..io import output_format_for
 
-        fmt = output_format_for(f"out.{self.container}", bit_depth=self.bit_depth)
+        fmt = output_format_for(f"out.{self.extension}", format=self.container, bit_depth=self.bit_depth)
         fmt.validate_rate(self.rate)
         return fmt
+
+    @property
+    def extension(self) -> str:
+        """The output files' extension (no dot)."""
+        from ..io_formats import extension_for
+
+        return extension_for(self.container)
 
     def upscaler_key(self) -> tuple:
         return (self.model, self.rate, self.stereo, self.normalize_dbfs, self.codec_check)

@@ -54,7 +54,7 @@ def upscale(ctx: Context, session: str, path: str, values: list, progress=None) 
     options = parse_options(*values)
     check_audio(path, ctx.settings)
     job = ctx.sessions.job_folder(session, "studio")
-    output = job / f"{Path(path).stem}_upscaled.{options.container}"
+    output = job / f"{Path(path).stem}_upscaled.{options.extension}"
 
     def report_progress(done: int, total: int) -> None:
         if progress is not None:
