@@ -462,3 +462,22 @@ def test_a_later_run_removes_the_temp_folder_of_a_killed_run(data_dir, tmp_path,
     assert main(["benchmark", str(data_dir), "--tasks", "bwe_8k_48k", "--methods", "sinc", "--out", str(out),
                  "--plots", "0", "--quiet"]) == 0, capsys.readouterr().err
     assert not list(out.glob(".bench-*")) and (out / "results.json").is_file()
+
+
+def test_a_clip_name_that_is_not_utf8_is_benchmarked_and_reported(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    clip = data / os.fsdecode(b"caf\xe9.flac")
+    try:
+        sf.write(os.fsencode(clip), harmonic_tone(RATE, SECONDS).T, RATE, subtype="PCM_24")
+    except (OSError, sf.SoundFileError) as exc:  # e.g. EILSEQ where only UTF-8 names are allowed
+        pytest.skip(f"the file system refuses non-UTF-8 names: {exc}")
+    out = tmp_path / "report"
+    results = run_benchmark(data, ["bwe_8k_48k"], ["sinc"], out, plot_clips=1, progress=False)
+    assert [(i["clip"], i["status"]) for i in results["items"]] == [(os.fsdecode(b"caf\xe9"), "ok")]
+    assert "caf\\udce9" in (out / "results.csv").read_text(encoding="utf-8")  # escaped as in results.json
+    assert "caf\\udce9" in (out / "README.md").read_text(encoding="utf-8")
+    assert json.loads((out / "results.json").read_text(encoding="utf-8"))["items"][0]["clip"] == clip.stem
+    if (out / "plots").is_dir():  # matplotlib installed
+        assert os.listdir(os.fsencode(out / "plots")) == [b"bwe_8k_48k__caf\xe9.png"]
+    assert not [name for name in os.listdir(os.fsencode(out)) if name.startswith(b".")]  # no temporary files left

@@ -20,13 +20,15 @@ def fsync_path(path: str | Path) -> None:
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) through a temp file in the same folder and ``os.replace``; the temp
-    file is created with mode 0666 less the umask, the permissions of any new file."""
+    file is created with mode 0666 less the umask, the permissions of any new file.  A lone
+    surrogate (a file name that is not UTF-8, as ``os.listdir`` gives it) is written as its
+    ``\\udcXX`` escape, as :func:`to_json` does, instead of failing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())  # the data is on disk before the name points at it

@@ -37,7 +37,8 @@ def write_plots(results: dict, out: Path) -> dict[tuple[str, str], Path]:
         rows = [("reference", folder / "reference.wav"), ("input", folder / "input.wav")]
         ran = {i["method"] for i in results["items"] if (i["task"], i["clip"]) == (task, clip)}
         rows += [(m, folder / f"{m}.wav") for m in results["config"]["methods"] if m in ran]
-        fig = plot_spectrograms(plt, rows, cutoff, f"{task}: {clip}")
+        title = f"{task}: {clip}".encode("utf-8", "backslashreplace").decode("utf-8")  # a non-UTF-8 name: \udcXX
+        fig = plot_spectrograms(plt, rows, cutoff, title)
         fig.savefig(png, dpi=80)
         plt.close(fig)
         written[(task, clip)] = png

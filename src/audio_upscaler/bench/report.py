@@ -84,14 +84,19 @@ def _ratio_to_sinc(ok: list[dict], items: list[dict]) -> float:
 
 
 def write_csv(items: list[dict], path: Path) -> None:
-    """One row per item: ``ITEM_COLUMNS`` then every metric (empty for failed items)."""
+    """One row per item: ``ITEM_COLUMNS`` then every metric (empty for failed items).  A clip name
+    that is not UTF-8 is written with ``\\udcXX`` escapes (as in ``results.json``)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, [*ITEM_COLUMNS, *METRIC_KEYS], restval="")
-        writer.writeheader()
-        for item in items:
-            writer.writerow({**{k: item.get(k) for k in ITEM_COLUMNS}, **item.get("metrics", {})})
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+            writer = csv.DictWriter(f, [*ITEM_COLUMNS, *METRIC_KEYS], restval="")
+            writer.writeheader()
+            for item in items:
+                writer.writerow({**{k: item.get(k) for k in ITEM_COLUMNS}, **item.get("metrics", {})})
+        tmp.replace(path)
+    except BaseException:  # no half-written temporary file left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------------------- markdown

@@ -247,8 +247,9 @@ def source_codec(method: str, task: str) -> str | None:
 
 
 def item_seed(seed: int, task: str, clip: str) -> int:
-    """A stable per-(task, clip) seed (SHA-256; independent of the clip order)."""
-    return int(hashlib.sha256(f"{seed}:{task}:{clip}".encode()).hexdigest()[:8], 16)
+    """A stable per-(task, clip) seed (SHA-256; independent of the clip order).  A clip name
+    that is not UTF-8 (surrogate escapes) hashes as its own bytes."""
+    return int(hashlib.sha256(f"{seed}:{task}:{clip}".encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)
 
 
 def environment() -> dict:
