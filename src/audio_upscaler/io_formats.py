@@ -57,6 +57,12 @@ DEFAULT_OPUS_KBPS_PER_CHANNEL = 96
 #: lower: libopus gives their LFE channel less).
 OPUS_MIN_KBPS, OPUS_MAX_KBPS_PER_CHANNEL, OPUS_MAX_KBPS_STEREO = 6, 256, 510
 DEFAULT_VORBIS_QUALITY = 0.7
+#: Most channels per output container where fewer than MAX_CHANNELS. libvorbis codes the 6th of 6
+#: or 8 channels and libopus the last of 6-8 as an LFE channel (measured: a 770 Hz tone there
+#: decoded to correlation 0.01-0.04), which would silently ruin channels that are not an LFE; and
+#: libsndfile hands them over in WAV order, where 5.1's LFE is the 4th, so even real 5.1 lost its
+#: back-right channel. ALAC: see :mod:`audio_upscaler.m4a`.
+CHANNEL_LIMITS = {"mp3": 2, "ogg": 5, "opus": 5, "m4a": M4A_MAX_CHANNELS}
 #: AAC (M4A) bitrates, kbit/s per channel: 128 is the iTunes Plus 256 kbit/s stereo; FFmpeg's
 #: encoder can spend at most about 6144 bits per channel and 1024-sample frame (288 at 48 kHz).
 DEFAULT_AAC_KBPS_PER_CHANNEL, AAC_MIN_KBPS, AAC_MAX_KBPS_PER_CHANNEL = 128, 16, 256
@@ -143,11 +149,13 @@ class OutputFormat:
         """Raise :class:`UpscalerError` if this format cannot store ``channels`` channels
         (or, for Opus, carry the requested bitrate for that many channels)."""
         aac = self.container == "m4a" and self.bit_depth is None
-        limit = AAC_MAX_CHANNELS if aac else {"mp3": 2, "m4a": M4A_MAX_CHANNELS}.get(self.container, MAX_CHANNELS)
+        limit = AAC_MAX_CHANNELS if aac else CHANNEL_LIMITS.get(self.container, MAX_CHANNELS)
         if not 1 <= channels <= limit:
             name = "AAC" if aac else "ALAC" if self.container == "m4a" else self.container.upper()
+            lfe = " (with more, the encoder codes one channel as a low-frequency LFE channel, keeping only its lowest ~120 Hz)"
             raise UpscalerError(f"{name} output supports 1-{limit} channels, not {channels}"
-                                + ("; use FLAC or WAV" if self.container == "m4a" else ""))
+                                + (lfe if aac or self.container in ("ogg", "opus") else "")
+                                + ("; use FLAC or WAV" if self.container != "mp3" else ""))
         if aac:
             kbps = self.aac_kbps(channels)
             if not AAC_MIN_KBPS <= kbps <= AAC_MAX_KBPS_PER_CHANNEL * channels:
