@@ -483,6 +483,32 @@ def test_m4a_format_names():
     assert not io.output_format_for("x.m4a").is_lossless
 
 
+@pytest.mark.parametrize("fmt", [{}, {"format": "alac"}])
+def test_disk_full_while_writing_m4a_is_one_clear_error_and_no_file(tmp_path, monkeypatch, fmt):
+    """FFmpeg writes through a Python file object: the ENOSPC it raises must come out as the
+    writers' usual message, with the temporary file gone."""
+    from audio_upscaler import m4a
+
+    class FillsUp:
+        def __init__(self, file):
+            self.file, self.written = file, 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 20_000:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return self.file.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+    monkeypatch.setattr(m4a, "open", lambda path, mode: FillsUp(open(path, mode)), raising=False)
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, (2, 48_000 * 3)).astype(np.float32)
+    with pytest.raises(UpscalerError, match="a.m4a: cannot write: disk full"):
+        io.write_audio(tmp_path / "a.m4a", Audio(noise, 48_000), io.output_format_for("a.m4a", **fmt))
+    assert listing(tmp_path) == []
+
+
 def test_exception_mid_m4a_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="boom"):
         with io.open_writer(tmp_path / "a.m4a", 48_000, 2, io.output_format_for("a.m4a")) as writer:
