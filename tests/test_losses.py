@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from audio_upscaler.losses import (ComplexSTFTLoss, GeneratorLoss, GeneratorLossConfig, MelLoss,
-                                   MultiResolutionSTFTLoss, OverfillLoss, band_weights, outside_band_from_target)
+                                   MultiResolutionSTFTLoss, OverfillLoss, PhaseLoss, band_weights,
+                                   outside_band_from_target)
 
 from .signals import harmonic_tone
 
@@ -36,13 +37,14 @@ LOSSES = {
     "stft": lambda: MultiResolutionSTFTLoss(),
     "mel": lambda: MelLoss(SR),
     "complex": lambda: ComplexSTFTLoss(),
+    "phase": lambda: PhaseLoss(),
     "generator": lambda: (lambda p, t: GeneratorLoss(GeneratorLossConfig(mel_weight=1.0))(p, t)[0]),
 }
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_zero_for_identical_signals(name, clean):
-    assert float(LOSSES[name]()(clean, clean.clone())) == 0.0
+    assert float(LOSSES[name]()(clean, clean.clone())) == pytest.approx(0.0, abs=1e-7)  # phase: float rounding
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -153,6 +155,45 @@ def test_complex_loss_has_finite_gradients_and_counts_in_the_generator_loss(clea
     total, parts = GeneratorLoss(GeneratorLossConfig(complex_weight=2.0))(pred, clean, torch.tensor([8000.0]))
     assert set(parts) == {"stft", "l1", "complex"}
     assert float(total.detach()) == pytest.approx(0.7 * parts["stft"] + 0.3 * parts["l1"] + 2.0 * parts["complex"], rel=1e-5)
+    total.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_phase_loss_asks_for_the_phase_and_not_for_a_quieter_band(clean):
+    """Zero for the right band at any level (complex loss: not), high for a random phase, and
+    blind to the band below the cutoff."""
+    low, air = low_passed(clean, 9_000), band_noise(clean.shape, 10_000, SR / 2) * 3
+    target, cutoff = low + air, torch.tensor([10_000.0])
+    loss = PhaseLoss()
+    assert float(loss(target, target, cutoff)) < 1e-7
+    assert float(loss(low + 0.1 * air, target, cutoff)) < 0.02  # quieter, same phase (leakage from below the cutoff)
+    assert float(ComplexSTFTLoss()(low + 0.1 * air, target, cutoff)) > 0.8
+    # IP about 1; GD and IAF lower, as the window's overlap ties neighbouring bins and frames of any signal
+    assert 0.6 < float(loss(low + with_random_phase(air), target, cutoff)) < 1.1
+    assert float(loss(low - air, target, cutoff)) == pytest.approx(2 / 3, abs=0.01)  # IP 2, GD and IAF 0
+    low_error = low + 5 * band_noise(clean.shape, 0, 6_000, seed=4) + air
+    assert float(loss(low_error, target, cutoff)) < 1e-3
+
+
+def test_phase_loss_structure_terms_reward_a_delayed_band_over_a_random_one(clean):
+    """A band delayed by 3 samples has every absolute phase wrong but the right phase advance from
+    frame to frame (IAF): it scores well under a random phase."""
+    low, air = low_passed(clean, 9_000), band_noise(clean.shape, 10_000, SR / 2) * 3
+    target, cutoff, loss = low + air, torch.tensor([10_000.0]), PhaseLoss()
+    delayed = low + torch.roll(air, 3, dims=-1)
+    assert float(loss(delayed, target, cutoff)) < 0.8 * float(loss(low + with_random_phase(air), target, cutoff))
+
+
+def test_phase_loss_has_finite_gradients_on_silence_and_counts_in_the_generator_loss(clean):
+    cutoff = torch.tensor([8_000.0])
+    silent = torch.zeros_like(clean).requires_grad_()
+    value = PhaseLoss()(silent, clean, cutoff)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(silent.grad).all()
+    pred = (clean + band_noise(clean.shape, 8_000, SR / 2)).requires_grad_()
+    total, parts = GeneratorLoss(GeneratorLossConfig(phase_weight=0.5))(pred, clean, cutoff)
+    assert set(parts) == {"stft", "l1", "phase"} and parts["phase"] > 0.1
+    assert float(total.detach()) == pytest.approx(0.7 * parts["stft"] + 0.3 * parts["l1"] + 0.5 * parts["phase"], rel=1e-5)
     total.backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
 

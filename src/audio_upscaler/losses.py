@@ -183,6 +183,66 @@ class ComplexSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
+#: ``PhaseLoss``: bins more than this far (dB) under their item's loudest target bin do not count
+#: (their phase is rounding noise).
+PHASE_FLOOR_DB = 80.0
+PHASE_SOFTNESS = 1e-3  # see _phase_distance
+
+
+class PhaseLoss(nn.Module):
+    """AP-BWE's three phase losses on the band above the cutoff, as cosine distances.
+
+    With ``Ŷ``, ``Y`` the complex STFTs (``n_fft``/``hop``) of prediction and target and
+    ``d(a, b) = 1 - cos(angle a - angle b) = 1 - Re(a b*) / (|a| |b|)`` (0 for equal phases, 1 on
+    average for unrelated ones, 2 for opposite ones; no phase wrapping to handle, and with a
+    floor under the prediction's amplitude the gradient stays finite where it is silent):
+
+    - instantaneous phase: ``d(Ŷ[k, t], Y[k, t])``;
+    - group delay (phase step between neighbouring bins): ``d(Ŷ[k] Ŷ*[k+1], Y[k] Y*[k+1])``;
+    - instantaneous angular frequency (phase advance from one frame to the next):
+      ``d(Ŷ[t] Ŷ*[t+1], Y[t] Y*[t+1])``.
+
+    Each is averaged over the bins at or above each item's cutoff (all bins without a cutoff) whose
+    target lies within :data:`PHASE_FLOOR_DB` of the item's loudest bin (for the two differences,
+    both bins must); the loss is the mean of the three. Unlike :class:`ComplexSTFTLoss` it cannot
+    be lowered by making the band quieter: it asks for the phase alone, and the group delay and
+    angular frequency terms reward a band whose phase structure (partials advancing at their own
+    frequency, transients lined up across bins) is right even where its absolute phase is not.
+    """
+
+    def __init__(self, n_fft: int = 1024, hop: int = 256, sample_rate: int = 48_000):
+        super().__init__()
+        self.n_fft, self.hop, self.sample_rate = int(n_fft), int(hop), int(sample_rate)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None) -> torch.Tensor:
+        channels = pred.shape[1] if pred.dim() == 3 else 1
+        p = stft_complex(_fold(pred), self.n_fft, self.hop)
+        t = stft_complex(_fold(target), self.n_fft, self.hop)
+        amplitude = t.abs()
+        loud = amplitude >= amplitude.amax(dim=(1, 2), keepdim=True) * 10 ** (-PHASE_FLOOR_DB / 20)
+        mask = loud.float() * (band_weights(cutoff_hz, channels, self.n_fft, self.sample_rate, 2.0) - 1.0
+                               if cutoff_hz is not None else 1.0)
+        terms = [
+            _phase_distance(p, t, mask),
+            _phase_distance(p[:, :-1] * p[:, 1:].conj(), t[:, :-1] * t[:, 1:].conj(), mask[:, :-1] * mask[:, 1:]),
+            _phase_distance(p[:, :, :-1] * p[:, :, 1:].conj(), t[:, :, :-1] * t[:, :, 1:].conj(),
+                            mask[:, :, :-1] * mask[:, :, 1:]),
+        ]
+        return sum(terms) / len(terms)
+
+
+def _phase_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``1 - cos(angle a - angle b)`` over ``mask`` (complex ``a`` (prediction), ``b``
+    (target) and ``mask`` of one shape). ``a`` is divided by its amplitude, but by no less than
+    :data:`PHASE_SOFTNESS` times ``|b|``: exact where ``a`` is within 60 dB of ``b``, and a bounded
+    gradient where ``a`` is silent."""
+    unit_b = b / b.abs().clamp_min(1e-30)
+    floor = (PHASE_SOFTNESS * b.abs()).square().clamp_min(1e-30)
+    unit_a = a / torch.maximum(a.real.square() + a.imag.square(), floor).sqrt()
+    cosine = (unit_a * unit_b.conj()).real
+    return ((1.0 - cosine) * mask).sum() / mask.sum().clamp_min(1.0)
+
+
 class LogMelSpectrogram(nn.Module):
     """Waveform ``[B, C, T]`` or ``[B, T]`` -> ``log(mel + 1e-5)`` ``[B * C, n_mels, frames]`` of the
     STFT magnitude (:func:`stft_magnitude`; filterbank: :func:`audio_upscaler.metrics.mel_filterbank`)."""
@@ -223,10 +283,11 @@ class GeneratorLossConfig:
     complex_weight: float = 0.0
     complex_band: str = "high"
     overfill_weight: float = 0.0
+    phase_weight: float = 0.0
 
 
 class GeneratorLoss(nn.Module):
-    """Weighted sum of multi-resolution STFT, waveform L1, mel L1, complex-spectrum and over-fill losses.
+    """Weighted sum of multi-resolution STFT, waveform L1, mel L1, complex-spectrum, over-fill and phase losses.
 
     ``forward(pred, target, cutoff_hz=None, degraded=None) -> (total, {name: value})`` (``degraded``:
     the model's input, needed by the complex loss on the ``kept`` band).
@@ -239,6 +300,7 @@ class GeneratorLoss(nn.Module):
         self.mel = MelLoss(config.sample_rate) if config.mel_weight else None
         self.complex = ComplexSTFTLoss(sample_rate=config.sample_rate, band=config.complex_band) if config.complex_weight else None
         self.overfill = OverfillLoss() if config.overfill_weight else None
+        self.phase = PhaseLoss(sample_rate=config.sample_rate) if config.phase_weight else None
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, cutoff_hz: torch.Tensor | None = None,
                 degraded: torch.Tensor | None = None):
@@ -254,8 +316,10 @@ class GeneratorLoss(nn.Module):
             parts["complex"] = self.complex(pred, target, cutoff_hz, degraded)
         if self.overfill is not None:
             parts["overfill"] = self.overfill(pred, target)
+        if self.phase is not None:
+            parts["phase"] = self.phase(pred, target, cutoff_hz)
         weights = {"stft": c.stft_weight, "l1": c.l1_weight, "mel": c.mel_weight, "complex": c.complex_weight,
-                   "overfill": c.overfill_weight}
+                   "overfill": c.overfill_weight, "phase": c.phase_weight}
         total = sum(weights[k] * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 

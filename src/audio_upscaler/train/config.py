@@ -79,6 +79,7 @@ class LossSection:
     complex_weight: float = 0.0
     complex_band: str = "high"  # high | low | kept | all (see losses.ComplexSTFTLoss)
     overfill_weight: float = 0.0  # extra weight on predictions louder than the target (losses.OverfillLoss)
+    phase_weight: float = 0.0  # AP-BWE's phase losses on the band above the cutoff (losses.PhaseLoss)
     discriminators: list = field(default_factory=list)
     adversarial_loss: str = "lsgan"
     adversarial_weight: float = 1.0

@@ -118,7 +118,7 @@ class Trainer:
         lc = config.loss
         self.loss = GeneratorLoss(GeneratorLossConfig(lc.stft_weight, lc.l1_weight, lc.mel_weight, lc.high_band_weight,
                                                       self.sample_rate, lc.complex_weight, lc.complex_band,
-                                                      lc.overfill_weight)).to(self.device)
+                                                      lc.overfill_weight, lc.phase_weight)).to(self.device)
         self.optimizer = self._optimizer(self.model.parameters(), config.optim.lr)
         self.scheduler = self._scheduler()
         self.amp_dtype = autocast_dtype(t.precision, self.device)
