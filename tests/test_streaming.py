@@ -310,3 +310,56 @@ def test_cli_stream_errors():
     assert live.returncode in (0, 2)
     if live.returncode == 2:  # the normal case on servers and CI: say what is missing, in one line
         assert b"--live needs" in live.stderr and len(live.stderr.decode().strip().splitlines()) == 1
+
+
+def test_cli_stream_wav_stops_at_the_end_of_its_data_chunk():
+    """A WAV whose ``data`` chunk is followed by another chunk (a ``LIST`` tag block, as tag
+    editors append): those bytes are not audio. They used to be decoded as samples, adding a
+    burst of noise (peak 0.8 here) after the end of the audio."""
+    import struct
+
+    rate = 16_000
+    t = np.arange(rate) / rate
+    pcm = np.round(0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    plain = buf.getvalue()
+    body = b"INFOISFT" + struct.pack("<I", 190) + b"Z" * 190
+    tail = b"LIST" + struct.pack("<I", len(body)) + body
+    tagged = plain[:4] + struct.pack("<I", len(plain) - 8 + len(tail)) + plain[8:] + tail
+
+    outputs = []
+    for data in (plain, tagged):
+        done = run_cli(["stream", "-m", "none", "-r", "48000", "--trim", "-q", "--raw-output"], data)
+        assert done.returncode == 0, done.stderr.decode()
+        outputs.append(np.frombuffer(done.stdout, "<i2") / 32768.0)
+    assert outputs[1].shape == outputs[0].shape == (3 * rate,)
+    assert np.max(np.abs(outputs[1] - outputs[0])) <= 2.5 / 32768  # the same audio (dither aside)
+    assert np.max(np.abs(outputs[1])) < 0.31
+
+
+def test_read_blocks_takes_at_most_the_data_chunk():
+    from audio_upscaler import pcm
+
+    fmt = pcm.PCMFormat(8000, 2, "s16")
+    frames = np.arange(10, dtype="<i2").tobytes()  # 5 stereo frames
+    stream = io.BytesIO(frames[4:] + b"\x7f\x7f" * 8)  # 4 bytes were read ahead; then a trailing chunk
+    blocks = list(pcm.read_blocks(stream, fmt, 2, pending=frames[:4], limit=len(frames)))
+    assert [b.shape for b in blocks] == [(2, 2), (2, 2), (2, 1)]
+    assert np.array_equal(np.concatenate(blocks, axis=1).T.ravel() * 32768, np.arange(10))
+    for size in (0, 0xFFFFFFFF):  # streaming writers' "unknown length": read to the end
+        head = struct_wav(size)
+        fmt2, data_bytes = pcm.read_wav_start(io.BytesIO(head))
+        assert (fmt2, data_bytes) == (pcm.PCMFormat(8000, 1, "s16"), None)
+    assert pcm.read_wav_start(io.BytesIO(struct_wav(6)))[1] == 6
+
+
+def struct_wav(data_size: int) -> bytes:
+    import struct
+
+    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", min(36 + data_size, 0xFFFFFFFF), b"WAVE", b"fmt ", 16, 1, 1, 8000, 16000, 2, 16,
+                       b"data", data_size)

@@ -36,6 +36,14 @@ class PCMFormat:
 def read_wav_header(stream: BinaryIO, consumed: bytes = b"") -> PCMFormat:
     """Read a WAV header up to the start of the ``data`` chunk (``consumed``: bytes already read
     from the stream's start, e.g. a sniffed ``b"RIFF"``)."""
+    return read_wav_start(stream, consumed)[0]
+
+
+def read_wav_start(stream: BinaryIO, consumed: bytes = b"") -> tuple[PCMFormat, int | None]:
+    """As :func:`read_wav_header`, plus the size in bytes of the ``data`` chunk, or ``None``
+    where the writer did not know it (0 or 0xFFFFFFFF, as streaming tools write). Pass that size
+    to :func:`read_blocks`: chunks after the audio (a ``LIST`` or ``id3 `` tag block) are not
+    audio."""
     head = consumed + _read_exact(stream, 12 - len(consumed))
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise UpscalerError("standard input is not a WAV stream (no RIFF/WAVE header)")
@@ -46,7 +54,7 @@ def read_wav_header(stream: BinaryIO, consumed: bytes = b"") -> PCMFormat:
         if kind == b"data":
             if fmt is None:
                 raise UpscalerError("WAV stream has its data before its 'fmt ' chunk")
-            return fmt
+            return fmt, (None if size in (0, _UNKNOWN_SIZE) else size)
         body = _read_exact(stream, size + (size & 1))
         if kind == b"fmt ":
             fmt = _parse_fmt(body)
@@ -97,16 +105,25 @@ def encode(x: np.ndarray, encoding: str) -> bytes:
     return ints.astype(f"<i{width}").tobytes()
 
 
-def read_blocks(stream: BinaryIO, fmt: PCMFormat, frames: int, pending: bytes = b"") -> Iterator[np.ndarray]:
+def read_blocks(stream: BinaryIO, fmt: PCMFormat, frames: int, pending: bytes = b"",
+                limit: int | None = None) -> Iterator[np.ndarray]:
     """Blocks ``[channels, frames]`` read from ``stream`` until EOF (the last may be shorter; a
-    trailing partial frame is dropped). ``pending``: bytes already read past the header."""
+    trailing partial frame is dropped). ``pending``: bytes already read past the header;
+    ``limit``: bytes of audio in all (a WAV ``data`` chunk's size), ``pending`` included: what
+    follows is not read."""
     size = max(int(frames), 1) * fmt.frame_bytes
+    left = None if limit is None else max(int(limit), 0)  # bytes still to take from the stream
+    if left is not None:
+        pending, left = pending[:left], left - min(len(pending), left)
     buf, eof = pending, False
     while not eof or len(buf) >= fmt.frame_bytes:
         while len(buf) < size and not eof:
-            chunk = stream.read(size - len(buf))
+            want = size - len(buf) if left is None else min(size - len(buf), left)
+            chunk = stream.read(want) if want > 0 else b""
             eof = not chunk
             buf += chunk
+            if left is not None:
+                left -= len(chunk)
         whole = min(len(buf), size) // fmt.frame_bytes * fmt.frame_bytes
         if not whole:
             return

@@ -47,18 +47,18 @@ def run(args) -> int:
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     head = source.read(4)
     if head == b"RIFF":
-        fmt, pending = pcm.read_wav_header(source, head), b""
+        (fmt, data_bytes), pending = pcm.read_wav_start(source, head), b""
     else:
         if not args.input_rate:
             raise UpscalerError("raw PCM input needs --input-rate (or send a WAV stream)")
-        fmt, pending = pcm.PCMFormat(args.input_rate, args.channels, args.encoding), head
+        fmt, pending, data_bytes = pcm.PCMFormat(args.input_rate, args.channels, args.encoding), head, None
     wav_out = head == b"RIFF" and not args.raw_output
     out_fmt = pcm.PCMFormat(args.rate, fmt.channels, args.output_encoding or fmt.encoding)
     streamer = _streamer(args, fmt.sample_rate, fmt.channels)
     if wav_out:
         sink.write(pcm.wav_header(out_fmt))
     writer = _Writer(sink, out_fmt.encoding, skip=streamer.latency_samples if args.trim else 0)
-    for block in pcm.read_blocks(source, fmt, args.block, pending):
+    for block in pcm.read_blocks(source, fmt, args.block, pending, data_bytes):
         writer.write(streamer.feed(block))
     writer.write(streamer.flush())
     if wav_out and sink.seekable():  # a regular file: fill in the real length
