@@ -241,6 +241,51 @@ def test_make_pairs_writes_aligned_pairs_and_resumes(corpus, tmp_path):
         make_pairs(corpus, tmp_path, "bwe_1k_2k")
 
 
+def test_make_pairs_refuses_what_it_used_to_mix_up_silently(tmp_path):
+    """Two inputs sharing a name (the second was skipped as if done), pairs of other settings in
+    the output folder (reused as they were, or overwritten by another task's), a length limit of
+    zero or less (empty or end-cut files), and a bad input (the pairs done before it went
+    unrecorded)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    x = full_band(44100, 1.0, 1, 0)[0]
+    sf.write(src / "a.wav", x, 44100)
+    sf.write(src / "a.flac", x, 44100)
+    with pytest.raises(UpscalerError, match=r"a\.flac and .*a\.wav would both be written as clean/a\.flac"):
+        make_pairs(src, out, "bwe_8k_48k")
+    assert not out.exists()
+    (src / "a.flac").unlink()
+
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(UpscalerError, match="--max-seconds must be a positive"):
+            make_pairs(src, out, "bwe_8k_48k", max_seconds=bad)
+    records = make_pairs(src, out, "bwe_8k_48k", max_seconds=0.5)
+    assert records[0]["duration"] == 0.5 and sf.info(out / "clean/a.flac").frames == 24000
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    for changes in ({"task": "mp3_64k", "max_seconds": 0.5}, {"task": "bwe_8k_48k"},
+                    {"task": "bwe_8k_48k", "max_seconds": 0.5, "seed": 3}):
+        task = changes.pop("task")
+        with pytest.raises(UpscalerError, match="holds pairs made with task bwe_8k_48k, seed 0, --max-seconds 0.5"):
+            make_pairs(src, out, task, **changes)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == stamps  # nothing rewritten
+
+    other = tmp_path / "other"  # another input folder into the same output: its a.wav is not "done"
+    other.mkdir()
+    sf.write(other / "a.wav", 0.5 * x, 44100)
+    make_pairs(other, out, "bwe_8k_48k", max_seconds=0.5)
+    clean, _ = sf.read(out / "clean/a.flac")
+    assert np.max(np.abs(clean)) == pytest.approx(0.5 * np.max(np.abs(x)), rel=0.05)
+
+    (src / "b.wav").write_bytes(b"RIFF1234WAVEjunk")  # sorted after a.wav
+    out2 = tmp_path / "out2"
+    with pytest.raises(UpscalerError, match="b.wav"):
+        make_pairs(src, out2, "bwe_8k_48k")
+    assert [json.loads(line)["name"] for line in (out2 / "pairs.jsonl").read_text().splitlines()] == ["a"]
+    (out2 / "pairs.jsonl").write_text("garbage\n")
+    with pytest.raises(UpscalerError, match="pairs.jsonl:1: not a pairs record"):
+        make_pairs(src, out2, "bwe_8k_48k")
+
+
 def test_data_command_parses_and_inspects(corpus, capsys):
     parser = argparse.ArgumentParser()
     data_cli.add_parser(parser.add_subparsers(dest="command"))

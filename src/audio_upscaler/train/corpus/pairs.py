@@ -9,12 +9,15 @@ For every input file (a folder of audio, a corpus folder or a manifest) this wri
 
 and ``pairs.jsonl`` (one line per pair: paths relative to ``OUT``, task, cutoff, duration).
 Each file's degradation seed comes from its name, so pairs are reproducible; files whose
-outputs exist are skipped (resumable).
+outputs exist are skipped (resumable). An output folder holds the pairs of one task, seed and
+``max_seconds``: other settings are refused there, as are two inputs that would share a name.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,26 +66,62 @@ def make_pairs(source: str | Path, out: str | Path, task: str, seed: int = 0, sp
     spec = TASKS.get(task)
     if spec is None:
         raise UpscalerError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
+        raise UpscalerError(f"--max-seconds must be a positive number of seconds, got {max_seconds:g}")
     speech_task = task.startswith("speech_")
     sources = list_sources(source, split, kind or ("speech" if speech_task else None),
                            ("main", "speech_22k") if speech_task else ("main",))
     if not sources:
         raise UpscalerError(f"no audio files in {source}")
+    _check_names(sources)
     out = Path(out)
     records = {r["name"]: r for r in _read_records(out / PAIRS_NAME)}
+    settings = {"task": task, "seed": seed, "max_seconds": max_seconds}
+    _check_settings(out, records.values(), settings)
     flushed = time.monotonic()
-    for done, item in enumerate(sources, 1):
-        record = records.get(item.name)
-        if not (record and record.get("task") == task
-                and all((out / record[k]).exists() for k in ("clean", "degraded"))):
-            records[item.name] = _write_pair(item, out, task, seed, max_seconds)
-        if time.monotonic() - flushed > 2.0:
-            _write_records(out / PAIRS_NAME, records)
-            flushed = time.monotonic()
-        if progress:
-            progress(done, len(sources))
-    _write_records(out / PAIRS_NAME, records)
+    try:
+        for done, item in enumerate(sources, 1):
+            record = records.get(item.name)
+            if not (record and _same_file(record.get("source"), item.path)
+                    and all((out / record[k]).exists() for k in ("clean", "degraded"))):
+                records[item.name] = {**_write_pair(item, out, task, seed, max_seconds), **settings}
+            if time.monotonic() - flushed > 2.0:
+                _write_records(out / PAIRS_NAME, records)
+                flushed = time.monotonic()
+            if progress:
+                progress(done, len(sources))
+    finally:  # a file that fails (or Ctrl-C) keeps the pairs already written on record
+        _write_records(out / PAIRS_NAME, records)
     return [records[k] for k in sorted(records)]
+
+
+def _same_file(recorded, path: Path) -> bool:
+    """Whether a record's ``source`` is ``path`` (spelt relative or absolute)."""
+    return isinstance(recorded, str) and os.path.realpath(recorded) == os.path.realpath(path)
+
+
+def _check_names(sources: list[Source]) -> None:
+    """Two inputs whose pairs would be stored under one name (``a.wav`` and ``a.flac``)."""
+    seen: dict[str, Source] = {}
+    for item in sources:
+        other = seen.setdefault(item.name, item)
+        if other is not item:
+            raise UpscalerError(f"{other.path} and {item.path} would both be written as clean/{item.name}.flac; "
+                                "rename one of them")
+
+
+def _check_settings(out: Path, records, settings: dict) -> None:
+    """Pairs already in ``out`` must have been made with the same task, seed and length limit:
+    they are reused, so others would be mixed in silently (or overwritten)."""
+    for record in records:
+        theirs = {"task": record.get("task"), "seed": record.get("seed", 0), "max_seconds": record.get("max_seconds")}
+        if theirs != settings:
+            def describe(s: dict) -> str:
+                limit = "whole files" if s["max_seconds"] is None else f"--max-seconds {s['max_seconds']:g}"
+                return f"task {s['task']}, seed {s['seed']}, {limit}"
+
+            raise UpscalerError(f"{out} holds pairs made with {describe(theirs)}, not {describe(settings)}; "
+                                "write these pairs to another folder")
 
 
 def _write_pair(item: Source, out: Path, task: str, seed: int, max_seconds: float | None) -> dict:
@@ -117,4 +156,15 @@ def _write_records(path: Path, records: dict[str, dict]) -> None:
 def _read_records(path: Path) -> list[dict]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("name", "clean", "degraded"))):
+            raise UpscalerError(f"{path}:{number}: not a pairs record; write the pairs to another folder")
+        records.append(record)
+    return records
