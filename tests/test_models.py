@@ -209,6 +209,43 @@ def test_available_models_lists_user_folders(user_models):
         registry.model_path("absent")
 
 
+def test_damaged_user_folders_are_listed_and_refused_in_one_line(user_models, capsys):
+    """A damaged folder in the user models folder used to make ``audio-upscaler models`` fail
+    as a whole (one unreadable config.json hid every model), and loading a truncated
+    safetensors file, a config whose values build no model or a non-numeric version was an
+    internal error with a traceback."""
+    from audio_upscaler.cli import main
+
+    tiny("apnet").save(user_models / "good")
+    for name in ("badjson", "badcfg", "truncated", "newer", "badtask"):
+        tiny("apnet").save(user_models / name)
+    (user_models / "badjson" / "config.json").write_text("{not json")
+    meta = json.loads((user_models / "good" / "config.json").read_text())
+    (user_models / "badcfg" / "config.json").write_text(json.dumps({**meta, "config": {**meta["config"], "dim": -3}}))
+    (user_models / "newer" / "config.json").write_text(json.dumps({**meta, "version": "abc"}))
+    (user_models / "badtask" / "config.json").write_text(json.dumps({**meta, "task": "bogus"}))
+    weights = user_models / "truncated" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+    assert main(["models", "--json"]) == 0
+    listed = {w["name"]: w for w in json.loads(capsys.readouterr().out)["weights"]}
+    assert listed["good"]["family"] == "apnet" and "error" not in listed["good"]
+    assert "cannot read" in listed["badjson"]["error"] and listed["badjson"]["path"] == str(user_models / "badjson")
+    assert "'version' must be a number" in listed["newer"]["error"]
+    assert "unknown task 'bogus'" in listed["badtask"]["error"]
+    assert main(["models"]) == 0
+    assert "badjson  unusable: cannot read" in capsys.readouterr().out
+    usable = registry.upscaler_models()
+    assert "good" in usable and not {"badjson", "newer", "badtask"} & set(usable)
+
+    expected = {"badcfg": "does not describe a usable 'apnet' model", "truncated": "cannot read the weights",
+                "newer": "'version' must be a number", "badjson": "cannot read"}
+    for name, message in expected.items():
+        with pytest.raises(UpscalerError, match=message):
+            registry.load_model(name)
+    assert isinstance(registry.load_model("good"), UpscalerModel)
+
+
 @pytest.mark.parametrize("rate", [48_000, 44_100, 32_000])
 def test_extender_geometry_in_pipeline_rate(rate):
     model = tiny("apnet")

@@ -19,11 +19,18 @@ def add_parser(sub) -> None:
 
 def collect() -> dict:
     """Families (at their default size), installed weights, and the non-neural methods."""
+    from ..errors import UpscalerError
     from ..models import registry
 
+    weights = []
+    for name in registry.available_models():
+        try:
+            weights.append(registry.model_info(name))
+        except UpscalerError as exc:  # one damaged folder must not hide the others
+            weights.append({"name": name, "path": str(registry.model_path(name)), "error": str(exc)})
     return {
         "families": [registry.family_info(f) for f in registry.families()],
-        "weights": [registry.model_info(n) for n in registry.available_models()],
+        "weights": weights,
         "non_neural": NON_NEURAL,
     }
 
@@ -43,7 +50,7 @@ def run(args) -> int:
     for w in listing["weights"] or [{"name": "(none yet: 'auto' falls back to sbr)"}]:
         extra = (f"  {w['task']} ({w['family']}), {w['parameters'] / 1e6:.2f} M params, {w['sample_rate']} Hz, cutoffs "
                  f"{w['cutoffs_hz'][0] / 1000:g}-{w['cutoffs_hz'][1] / 1000:g} kHz, {w['dtype']}, {w['path']}"
-                 if "family" in w else "")
+                 if "family" in w else f"  unusable: {w['error']}" if "error" in w else "")
         print(f"  {w['name']}{extra}")
     print("non-neural:")
     for m in listing["non_neural"]:

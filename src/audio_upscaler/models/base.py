@@ -134,18 +134,32 @@ class UpscalerModel(nn.Module):
     @classmethod
     def load(cls, path: str | Path) -> UpscalerModel:
         """Rebuild a saved model (any family, via the registry) in eval mode, fp32 on the CPU."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         from . import registry
 
         meta = read_config(path)
-        model = registry.build(meta["family"], **meta.get("config", {}))
+        settings = meta.get("config", {})
+        if not isinstance(settings, dict):
+            raise UpscalerError(f"{Path(path) / CONFIG_FILE}: 'config' is not an object of model settings")
+        try:
+            model = registry.build(meta["family"], **settings)
+        except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as exc:  # e.g. a negative width
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UpscalerError(f"{Path(path) / CONFIG_FILE} does not describe a usable '{meta['family']}' "
+                                f"model: {first}") from exc
         model.task = meta.get("task", model.task)
         if model.task not in TASKS:
             raise UpscalerError(f"{path}: unknown task '{model.task}' (expected one of: {', '.join(TASKS)})")
         if cls is not UpscalerModel and not isinstance(model, cls):
             raise UpscalerError(f"{path} holds a '{meta['family']}' model, not '{cls.family}'")
-        state = load_file(str(Path(path) / WEIGHTS_FILE))
+        try:
+            state = load_file(str(Path(path) / WEIGHTS_FILE))
+        except (SafetensorError, OSError) as exc:  # a truncated or foreign file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UpscalerError(f"cannot read the weights {Path(path) / WEIGHTS_FILE} (damaged or not "
+                                f"safetensors): {first}") from exc
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         try:
             model.load_state_dict(state, strict=True)
@@ -165,7 +179,12 @@ def read_config(path: str | Path) -> dict:
         raise UpscalerError(f"cannot read {folder / CONFIG_FILE}: {exc}") from exc
     if not isinstance(meta, dict) or "family" not in meta:
         raise UpscalerError(f"{folder / CONFIG_FILE} does not name a model family")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
+    version = meta.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, (int, float)):
+        raise UpscalerError(f"{folder / CONFIG_FILE}: 'version' must be a number, got {version!r}")
+    if not isinstance(meta["family"], str):
+        raise UpscalerError(f"{folder / CONFIG_FILE}: 'family' must be a name, got {meta['family']!r}")
+    if version > FORMAT_VERSION:
         raise UpscalerError(f"{folder} was saved by a newer version (format {meta['version']})")
     return meta
 

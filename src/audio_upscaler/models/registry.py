@@ -136,12 +136,25 @@ def upscaler_models() -> list[str]:
     UI offers."""
     from .base import read_config
 
-    return [name for name, folder in sorted(_model_dirs().items()) if _task(read_config(folder)) != "vocoder"]
+    names = []
+    for name, folder in sorted(_model_dirs().items()):
+        try:
+            task = _task(read_config(folder))
+        except UpscalerError:  # a damaged folder (``audio-upscaler models`` says what is wrong)
+            continue
+        if task != "vocoder":
+            names.append(name)
+    return names
 
 
 def _task(meta: dict) -> str:
     """The task of saved weights (``config.json`` contents), their family's default if unsaved."""
-    return meta.get("task") or get_class(meta["family"]).default_task
+    from .base import TASKS
+
+    task = meta.get("task") or get_class(meta["family"]).default_task
+    if task not in TASKS:
+        raise UpscalerError(f"unknown task '{task}' (expected one of: {', '.join(TASKS)})")
+    return task
 
 
 def model_path(name: str) -> Path:
