@@ -286,6 +286,35 @@ def test_make_pairs_refuses_what_it_used_to_mix_up_silently(tmp_path):
         make_pairs(src, out2, "bwe_8k_48k")
 
 
+def test_a_hand_edited_manifest_with_wrong_types_is_one_error_line(tmp_path, capsys):
+    """Values of the wrong type (a duration "abc", a null bandwidth or components list, an item
+    given as a list, a NaN duration) and bytes that are not UTF-8 used to pass ``read_manifest``
+    and fail later as internal errors (``data inspect``, training, the benchmark)."""
+    from audio_upscaler.cli import main
+    from audio_upscaler.train.corpus.manifest import read_manifest
+
+    good = {"path": "a.flac", "source": "s", "item": "i", "kind": "music", "duration": 1.5, "sample_rate": 48000,
+            "channels": 2, "bandwidth_hz": 20000, "licence": "CC0", "split": "train"}
+    manifest = tmp_path / "manifest.jsonl"
+    bad_values = {"duration": "abc", "bandwidth_hz": None, "components": None, "item": ["i"],
+                  "duration ": None, "sample_rate": 0, "channels": True, "params": [1]}
+    for key, value in bad_values.items():
+        line = {**good, key.strip(): value} if key != "duration " else {**good, "duration": float("nan")}
+        manifest.write_text(json.dumps(good) + "\n" + json.dumps(line) + "\n")
+        with pytest.raises(UpscalerError, match=rf"manifest.jsonl:2: not a manifest line \('{key.strip()}' must be"):
+            read_manifest(manifest)
+        assert main(["data", "inspect", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    manifest.write_bytes(json.dumps(good).encode() + b"\n\xff\xfe\n")
+    assert main(["data", "inspect", str(manifest)]) == 2
+    assert "manifest.jsonl:2: not a manifest line" in capsys.readouterr().err
+    manifest.write_text(json.dumps(good) + "\n")
+    assert [e.duration for e in read_manifest(manifest)] == [1.5]
+    assert main(["data", "inspect", str(tmp_path / "absent.jsonl")]) == 2
+    assert f"no manifest at {tmp_path / 'absent.jsonl'}\n" in capsys.readouterr().err  # not absent.jsonl/manifest.jsonl
+
+
 def test_data_command_parses_and_inspects(corpus, capsys):
     parser = argparse.ArgumentParser()
     data_cli.add_parser(parser.add_subparsers(dest="command"))

@@ -93,7 +93,7 @@ def run_inspect(args) -> int:
 
     path = Path(args.file)
     if path.is_dir() or path.suffix == ".jsonl":
-        summary = summarize(read_manifest(path if path.is_file() else path / MANIFEST_NAME))
+        summary = summarize(read_manifest(path if path.suffix == ".jsonl" else path / MANIFEST_NAME))
         if args.json:
             print_json(summary)
         else:

@@ -7,6 +7,7 @@ copied whole. Files are written atomically (temp file in the same folder + ``os.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
@@ -71,10 +72,34 @@ class Entry:
     def from_dict(cls, data: dict) -> Entry:
         known = {f.name for f in fields(cls)}
         required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        if not isinstance(data, dict):
+            raise UpscalerError("not a JSON object")
         missing = [name for name in required if name not in data]
         if missing:
             raise UpscalerError(f"manifest line lacks {', '.join(missing)}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        for name, kinds in _FIELD_TYPES.items():
+            if name in values and (isinstance(values[name], bool) or not isinstance(values[name], kinds)):
+                raise UpscalerError(f"'{name}' must be {_TYPE_NAMES[kinds]}, got {values[name]!r}")
+        for name in ("duration", "sample_rate", "channels", "bandwidth_hz"):
+            value = values[name]
+            if not (math.isfinite(value) and value >= 0) or (name in ("sample_rate", "channels") and value < 1):
+                raise UpscalerError(f"'{name}' must be a {'positive' if name in ('sample_rate', 'channels') else 'non-negative'} "
+                                    f"number, got {value!r}")
+        if not all(isinstance(c, str) for c in values.get("components", [])):
+            raise UpscalerError(f"'components' must be a list of 'source:item' names, got {values['components']!r}")
+        return cls(**values)
+
+
+_TEXT, _NUMBER, _WHOLE = (str,), (int, float), (int,)
+#: field -> accepted JSON types (a bool is never a number here)
+_FIELD_TYPES = {
+    "path": _TEXT, "source": _TEXT, "item": _TEXT, "kind": _TEXT, "licence": _TEXT, "split": _TEXT,
+    "subset": _TEXT, "job": _TEXT, "duration": _NUMBER, "bandwidth_hz": _NUMBER, "sample_rate": _WHOLE,
+    "channels": _WHOLE, "components": (list,), "params": (dict,),
+}
+_TYPE_NAMES = {_TEXT: "a string", _NUMBER: "a number", _WHOLE: "a whole number", (list,): "a list",
+               (dict,): "an object"}
 
 
 def item_key(source: str, item: str) -> str:
@@ -89,13 +114,13 @@ def read_manifest(path: str | Path) -> list[Entry]:
     if not path.is_file():
         raise UpscalerError(f"no manifest at {path}")
     entries = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 entries.append(Entry.from_dict(json.loads(line)))
-            except (ValueError, TypeError, UpscalerError) as exc:
+            except (ValueError, TypeError, UpscalerError) as exc:  # UnicodeEncodeError: not UTF-8
                 raise UpscalerError(f"{path}:{number}: not a manifest line ({exc})") from None
     return entries
 
