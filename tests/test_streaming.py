@@ -363,3 +363,10 @@ def struct_wav(data_size: int) -> bytes:
 
     return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", min(36 + data_size, 0xFFFFFFFF), b"WAVE", b"fmt ", 16, 1, 1, 8000, 16000, 2, 16,
                        b"data", data_size)
+
+
+def test_cli_stream_a_bad_input_rate_is_named_as_such():
+    """``--input-rate 0`` was answered "raw PCM input needs --input-rate", as if it were missing."""
+    done = run_cli(["stream", "-m", "none", "--input-rate", "0"], b"\x00\x00" * 100)
+    assert done.returncode == 2
+    assert done.stderr.decode().strip() == "error: input rate 0 Hz is outside the supported 1000-768000 Hz"

@@ -49,7 +49,7 @@ def run(args) -> int:
     if head == b"RIFF":
         (fmt, data_bytes), pending = pcm.read_wav_start(source, head), b""
     else:
-        if not args.input_rate:
+        if args.input_rate is None:
             raise UpscalerError("raw PCM input needs --input-rate (or send a WAV stream)")
         fmt, pending, data_bytes = pcm.PCMFormat(args.input_rate, args.channels, args.encoding), head, None
     wav_out = head == b"RIFF" and not args.raw_output
