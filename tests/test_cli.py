@@ -144,6 +144,24 @@ def test_doctor(capsys):
     assert code == 0 and info["device"] in ("cpu", "cuda", "mps") and "flac" in info["soundfile_formats"]
 
 
+def test_doctor_recommends_for_the_cpus_this_process_may_use(capsys, monkeypatch):
+    """Under ``taskset -c 0`` (or a container's cpuset) on a 4-thread machine, doctor counted all
+    4 threads and recommended 3 data-loader workers for a process that can run on one."""
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    code, stdout, _ = run_cli(capsys, "doctor", "--json")
+    info = json.loads(stdout)
+    assert code == 0 and (info["cpu_threads"], info["cpu_usable"]) == (4, 1)
+    assert info["recommendations"]["num_workers"] == 0
+    code, stdout, _ = run_cli(capsys, "doctor")
+    assert "cpu         4 threads, 1 usable by this process" in stdout
+    from audio_upscaler.train.data import loader_settings
+
+    assert loader_settings("cpu")["num_workers"] == 0
+
+
 def _write_bytes(path, data: bytes):
     path.write_bytes(data)
     return path

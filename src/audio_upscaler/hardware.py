@@ -22,6 +22,7 @@ class SystemInfo:
     device_name: str
     gpu_memory_gb: float | None
     cpu_threads: int
+    cpu_usable: int
     torch_threads: int
     memory_total_gb: float
     memory_available_gb: float
@@ -39,7 +40,9 @@ class SystemInfo:
             f"python      {self.python} on {self.platform}",
             f"torch       {self.torch}",
             f"device      {self.device}: {self.device_name}{gpu}",
-            f"cpu         {self.cpu_threads} threads (torch uses {self.torch_threads})",
+            f"cpu         {self.cpu_threads} threads"
+            + (f", {self.cpu_usable} usable by this process" if self.cpu_usable != self.cpu_threads else "")
+            + f" (torch uses {self.torch_threads})",
             f"memory      {self.memory_available_gb:.1f} GB free of {self.memory_total_gb:.1f} GB",
             f"read/write  {', '.join(self.soundfile_formats)} (soundfile)",
             f"PyAV reads  {', '.join(self.pyav_decoders) or 'nothing (PyAV missing)'} (AAC/M4A, ALAC, WMA, video files)",
@@ -47,6 +50,15 @@ class SystemInfo:
         ]
         lines += [f"recommend   {key} = {value}" for key, value in self.recommendations.items()]
         return lines
+
+
+def usable_cpus() -> int:
+    """CPU threads this process may run on (its affinity: ``taskset``, a container's cpuset),
+    which can be fewer than the machine has."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _device() -> tuple[str, str, float | None]:
@@ -86,7 +98,7 @@ def get_system_info() -> SystemInfo:
 
     device, name, gpu_gb = _device()
     mem = psutil.virtual_memory()
-    threads = os.cpu_count() or 1
+    threads, usable = os.cpu_count() or 1, usable_cpus()
     try:
         import av
 
@@ -106,11 +118,12 @@ def get_system_info() -> SystemInfo:
         device_name=name,
         gpu_memory_gb=gpu_gb,
         cpu_threads=threads,
+        cpu_usable=usable,
         torch_threads=torch.get_num_threads(),
         memory_total_gb=mem.total / 2**30,
         memory_available_gb=mem.available / 2**30,
         soundfile_formats=[f.lower() for f in formats if f in wanted] + (["opus"] if "OGG" in formats else []),
         pyav_decoders=decoders,
         mp3_encoder=mp3,
-        recommendations=recommend(device, gpu_gb, threads, mem.total / 2**30),
+        recommendations=recommend(device, gpu_gb, usable, mem.total / 2**30),
     )

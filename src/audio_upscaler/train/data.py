@@ -338,14 +338,16 @@ def seed_worker(worker_id: int) -> None:
 def loader_settings(device: str | torch.device = "cpu", num_workers: int | None = None) -> dict:
     """``DataLoader`` keyword arguments that work on Linux, macOS and Windows.
 
-    Workers: ``num_workers`` or ``min(4, cpus - 1)``, but 0 on Windows (spawned workers would
+    Workers: ``num_workers`` or ``min(4, cpus - 1)`` (the CPUs this process may use), but 0 on Windows (spawned workers would
     re-import the training script). ``pin_memory`` only for CUDA; ``persistent_workers`` and
     ``prefetch_factor`` only with workers; ``worker_init_fn`` seeds each worker.
     """
     if os.name == "nt":
         workers = 0
     elif num_workers is None:
-        workers = max(0, min(4, (os.cpu_count() or 1) - 1))
+        from ..hardware import usable_cpus
+
+        workers = max(0, min(4, usable_cpus() - 1))
     else:
         workers = max(0, int(num_workers))
     settings = {"num_workers": workers, "pin_memory": torch.device(device).type == "cuda",
