@@ -415,6 +415,25 @@ def test_second_build_does_no_work_and_other_settings_are_refused(corpus):
         build_corpus(BuildConfig(out=config.out, sources=("nope",)))
 
 
+def test_build_refuses_nan_hours_no_sources_and_a_file_as_the_folder(tmp_path):
+    """``--hours-music nan`` built a corpus with no music at all (NaN passed the ``< 0`` check),
+    ``--sources ,`` built nothing and reported success, and ``--out`` naming a file was an
+    internal FileExistsError."""
+    out = tmp_path / "corpus"
+    for changes, message in (({"hours_music": float("nan")}, "hours must be >= 0"),
+                             ({"hours_drums": float("nan")}, "hours must be >= 0"),
+                             ({"sources": ()}, "no source named")):
+        with pytest.raises(UpscalerError, match=message):
+            build_corpus(BuildConfig(out=out, jobs=1, quiet=True, **changes))
+    assert not out.exists()
+    (tmp_path / "afile").write_text("x")
+    for target, message in ((tmp_path / "afile", "is a file, not a corpus folder"),
+                            (tmp_path / "afile" / "sub", "cannot create the corpus folder")):
+        with pytest.raises(UpscalerError, match=message):
+            build_corpus(BuildConfig(out=target, sources=("klettres",), jobs=1, quiet=True))
+    assert (tmp_path / "afile").read_text() == "x"
+
+
 # ----------------------------------------------------------------- music (needs fluidsynth and music21)
 
 

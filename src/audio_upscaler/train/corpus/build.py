@@ -77,7 +77,9 @@ class BuildConfig:
         unknown = sorted(set(self.sources) - set(SOURCES))
         if unknown:
             raise UpscalerError(f"unknown source {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
-        if min(self.hours_music, self.hours_drums) < 0 or self.jobs < 1:
+        if not self.sources:
+            raise UpscalerError(f"no source named; choose from {', '.join(SOURCES)} (or all)")
+        if not (self.hours_music >= 0 and self.hours_drums >= 0) or self.jobs < 1:  # NaN hours too
             raise UpscalerError("hours must be >= 0 and jobs >= 1")
         if not 0 <= self.validation_fraction < 1 or not 0 <= self.drum_mix <= 1:
             raise UpscalerError("validation fraction must be in [0, 1) and drum mix in [0, 1]")
@@ -165,7 +167,12 @@ def build_corpus(config: BuildConfig, log: Callable[[str], None] | None = None) 
     started = time.monotonic()
     log = log or ((lambda message: None) if config.quiet else (lambda message: print(message, file=sys.stderr)))
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UpscalerError(f"{out} is a file, not a corpus folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UpscalerError(f"cannot create the corpus folder {out}: {exc.strerror or exc}") from None
     store = _Store(out, config.settings())
     _remove_leftovers(out)
     trees, copyrights = _fetch(config, out, log)
