@@ -315,6 +315,22 @@ def test_a_hand_edited_manifest_with_wrong_types_is_one_error_line(tmp_path, cap
     assert f"no manifest at {tmp_path / 'absent.jsonl'}\n" in capsys.readouterr().err  # not absent.jsonl/manifest.jsonl
 
 
+def test_make_pairs_into_a_folder_inside_its_input_does_not_take_its_own_pairs_as_input(tmp_path):
+    """``make-pairs in in/pairs`` run twice took the first run's clean/, degraded/ and low_rate/
+    files as inputs of the second: degraded audio written as "clean" references."""
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "a.wav", full_band(44100, 0.5, 1, 0)[0], 44100)
+    for _ in range(2):
+        records = make_pairs(src, src / "pairs", "bwe_8k_48k")
+        assert [r["name"] for r in records] == ["a"]
+    assert sorted(p.relative_to(src / "pairs").as_posix() for p in (src / "pairs").rglob("*.flac")) == [
+        "clean/a.flac", "degraded/a.flac", "low_rate/a.flac"]
+    for out in (src, tmp_path):
+        with pytest.raises(UpscalerError, match="holds the input folder"):
+            make_pairs(src, out, "bwe_8k_48k")
+
+
 def test_data_command_parses_and_inspects(corpus, capsys):
     parser = argparse.ArgumentParser()
     data_cli.add_parser(parser.add_subparsers(dest="command"))

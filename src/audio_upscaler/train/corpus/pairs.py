@@ -41,9 +41,10 @@ class Source:
 
 
 def list_sources(source: str | Path, split: str | None = None, kind: str | None = None,
-                 subsets: tuple[str, ...] = ("main",)) -> list[Source]:
+                 subsets: tuple[str, ...] = ("main",), exclude: str | Path | None = None) -> list[Source]:
     """Input files of a folder, a corpus folder or a manifest (manifest entries filtered by
-    ``split``, ``kind`` and ``subsets``)."""
+    ``split``, ``kind`` and ``subsets``); a folder's files under ``exclude`` (the pairs' own
+    output folder, when it lies inside the input) are left out."""
     path = Path(source)
     manifest = path if path.is_file() else path / MANIFEST_NAME
     if manifest.is_file():
@@ -52,8 +53,12 @@ def list_sources(source: str | Path, split: str | None = None, kind: str | None 
                 and e.subset in subsets]
     if not path.is_dir():
         raise UpscalerError(f"no such folder or manifest: {path}")
+    skip = None if exclude is None else Path(os.path.realpath(exclude))
+    if skip is not None and Path(os.path.realpath(path)).is_relative_to(skip):
+        raise UpscalerError(f"the output folder {exclude} holds the input folder {path}; write the pairs elsewhere")
     return [Source(p, p.relative_to(path).with_suffix("").as_posix()) for p in sorted(path.rglob("*"))
-            if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS]
+            if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+            and not (skip is not None and Path(os.path.realpath(p)).is_relative_to(skip))]
 
 
 def make_pairs(source: str | Path, out: str | Path, task: str, seed: int = 0, split: str | None = None,
@@ -70,7 +75,7 @@ def make_pairs(source: str | Path, out: str | Path, task: str, seed: int = 0, sp
         raise UpscalerError(f"--max-seconds must be a positive number of seconds, got {max_seconds:g}")
     speech_task = task.startswith("speech_")
     sources = list_sources(source, split, kind or ("speech" if speech_task else None),
-                           ("main", "speech_22k") if speech_task else ("main",))
+                           ("main", "speech_22k") if speech_task else ("main",), exclude=out)
     if not sources:
         raise UpscalerError(f"no audio files in {source}")
     _check_names(sources)
