@@ -142,6 +142,7 @@ def test_doctor(capsys):
     code, stdout, _ = run_cli(capsys, "doctor", "--json")
     info = json.loads(stdout)
     assert code == 0 and info["device"] in ("cpu", "cuda", "mps") and "flac" in info["soundfile_formats"]
+    assert info["m4a_encoders"] == ["aac", "alac"]  # what .m4a output needs (PyAV's FFmpeg has both)
 
 
 def test_doctor_recommends_for_the_cpus_this_process_may_use(capsys, monkeypatch):

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 
 #: Codecs read through PyAV (decoding) that soundfile cannot open.
 PYAV_DECODERS = ("aac", "alac", "wmav2", "mp3", "opus", "vorbis", "flac")
+#: FFmpeg encoders behind M4A output (:mod:`audio_upscaler.m4a`).
+M4A_ENCODERS = ("aac", "alac")
 
 
 @dataclass
@@ -29,6 +31,7 @@ class SystemInfo:
     soundfile_formats: list[str]
     pyav_decoders: list[str]
     mp3_encoder: str | None
+    m4a_encoders: list[str] = field(default_factory=list)
     recommendations: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -47,6 +50,7 @@ class SystemInfo:
             f"read/write  {', '.join(self.soundfile_formats)} (soundfile)",
             f"PyAV reads  {', '.join(self.pyav_decoders) or 'nothing (PyAV missing)'} (AAC/M4A, ALAC, WMA, video files)",
             f"mp3 encoder {self.mp3_encoder or 'missing'}",
+            f"m4a writes  {', '.join(self.m4a_encoders) or 'nothing (PyAV or its encoders missing)'} (PyAV)",
         ]
         lines += [f"recommend   {key} = {value}" for key, value in self.recommendations.items()]
         return lines
@@ -90,6 +94,14 @@ def recommend(device: str, gpu_memory_gb: float | None, cpu_threads: int, memory
     return rec
 
 
+def _has_encoder(av, name: str) -> bool:
+    try:
+        av.codec.Codec(name, "w")
+    except Exception:  # noqa: BLE001 - PyAV raises UnknownCodecError (an FFmpeg/ValueError mix) for a missing one
+        return False
+    return True
+
+
 def get_system_info() -> SystemInfo:
     """Collect :class:`SystemInfo` for this machine (imports torch, soundfile, av)."""
     import psutil
@@ -103,8 +115,9 @@ def get_system_info() -> SystemInfo:
         import av
 
         decoders = [c for c in PYAV_DECODERS if c in av.codecs_available]
+        encoders = [c for c in M4A_ENCODERS if _has_encoder(av, c)]
     except ImportError:
-        decoders = []
+        decoders, encoders = [], []
     from importlib.util import find_spec
 
     mp3 = "libsndfile" if "MP3" in sf.available_formats() else "lameenc" if find_spec("lameenc") else None
@@ -125,5 +138,6 @@ def get_system_info() -> SystemInfo:
         soundfile_formats=[f.lower() for f in formats if f in wanted] + (["opus"] if "OGG" in formats else []),
         pyav_decoders=decoders,
         mp3_encoder=mp3,
+        m4a_encoders=encoders,
         recommendations=recommend(device, gpu_gb, usable, mem.total / 2**30),
     )
