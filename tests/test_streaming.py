@@ -358,6 +358,20 @@ def test_read_blocks_takes_at_most_the_data_chunk():
     assert pcm.read_wav_start(io.BytesIO(struct_wav(6)))[1] == 6
 
 
+def test_wav_header_of_a_stream_longer_than_4_gib_says_unknown_length():
+    """``stream`` fills in a regular file's header at the end; past 4 GiB the 32-bit sizes cannot
+    hold the length (struct.error: an internal error after hours of work), so the header keeps the
+    "unknown length" mark that readers (this one, FFmpeg, SoX) read to the end of the file."""
+    from audio_upscaler import pcm
+
+    fmt = pcm.PCMFormat(48_000, 2, "s24")  # 6 bytes a frame
+    short = pcm.read_wav_start(io.BytesIO(pcm.wav_header(fmt, 1000)))
+    assert short == (fmt, 6000)
+    for frames in (0xFFFFFFFF // 6, 10**10):
+        header = pcm.wav_header(fmt, frames)
+        assert len(header) == 44 and pcm.read_wav_start(io.BytesIO(header)) == (fmt, None)
+
+
 def struct_wav(data_size: int) -> bytes:
     import struct
 

@@ -71,8 +71,11 @@ def _parse_fmt(body: bytes) -> PCMFormat:
 
 
 def wav_header(fmt: PCMFormat, frames: int | None = None) -> bytes:
-    """A 44-byte WAV header; ``frames=None`` marks the length unknown (as streaming tools do)."""
+    """A 44-byte WAV header; ``frames=None`` marks the length unknown (as streaming tools do), and so
+    does a length past what its 32-bit sizes hold (4 GiB; readers then read to the end of the file)."""
     width, tag = ENCODINGS[fmt.encoding]
+    if frames is not None and 36 + frames * fmt.frame_bytes >= _UNKNOWN_SIZE:
+        frames = None
     data = _UNKNOWN_SIZE if frames is None else frames * fmt.frame_bytes
     riff = _UNKNOWN_SIZE if frames is None else 36 + data
     return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", riff, b"WAVE", b"fmt ", 16, tag, fmt.channels, fmt.sample_rate,
