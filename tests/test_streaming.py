@@ -372,6 +372,16 @@ def test_wav_header_of_a_stream_longer_than_4_gib_says_unknown_length():
         assert len(header) == 44 and pcm.read_wav_start(io.BytesIO(header)) == (fmt, None)
 
 
+def test_cli_stream_says_when_the_input_ends_inside_a_frame():
+    """3 bytes of s16 stereo past the last whole frame were dropped without a word."""
+    frames = np.zeros((100, 2), "<i2").tobytes()
+    done = run_cli(["stream", "-m", "none", "--input-rate", "16000", "--channels", "2", "-r", "16000"], frames + b"\x01\x02\x03")
+    assert done.returncode == 0 and len(done.stdout) % 4 == 0
+    assert "its last 3 bytes (less than one 4-byte frame) were dropped" in done.stderr.decode()
+    whole = run_cli(["stream", "-m", "none", "--input-rate", "16000", "--channels", "2", "-r", "16000"], frames)
+    assert whole.returncode == 0 and "dropped" not in whole.stderr.decode()
+
+
 def struct_wav(data_size: int) -> bytes:
     import struct
 

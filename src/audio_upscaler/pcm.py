@@ -8,7 +8,7 @@ Encodings: ``s16``, ``s24``, ``s32`` (little-endian signed integers) and ``f32``
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -109,11 +109,11 @@ def encode(x: np.ndarray, encoding: str) -> bytes:
 
 
 def read_blocks(stream: BinaryIO, fmt: PCMFormat, frames: int, pending: bytes = b"",
-                limit: int | None = None) -> Iterator[np.ndarray]:
+                limit: int | None = None, on_partial: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
     """Blocks ``[channels, frames]`` read from ``stream`` until EOF (the last may be shorter; a
-    trailing partial frame is dropped). ``pending``: bytes already read past the header;
-    ``limit``: bytes of audio in all (a WAV ``data`` chunk's size), ``pending`` included: what
-    follows is not read."""
+    trailing partial frame is dropped, and ``on_partial(bytes)`` is called with its size). ``pending``:
+    bytes already read past the header; ``limit``: bytes of audio in all (a WAV ``data`` chunk's
+    size), ``pending`` included: what follows is not read."""
     size = max(int(frames), 1) * fmt.frame_bytes
     left = None if limit is None else max(int(limit), 0)  # bytes still to take from the stream
     if left is not None:
@@ -129,9 +129,11 @@ def read_blocks(stream: BinaryIO, fmt: PCMFormat, frames: int, pending: bytes = 
                 left -= len(chunk)
         whole = min(len(buf), size) // fmt.frame_bytes * fmt.frame_bytes
         if not whole:
-            return
+            break
         yield decode(buf[:whole], fmt)
         buf = buf[whole:]
+    if buf and on_partial is not None:
+        on_partial(len(buf))
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:

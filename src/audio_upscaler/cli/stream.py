@@ -58,7 +58,12 @@ def run(args) -> int:
     if wav_out:
         sink.write(pcm.wav_header(out_fmt))
     writer = _Writer(sink, out_fmt.encoding, skip=streamer.latency_samples if args.trim else 0)
-    for block in pcm.read_blocks(source, fmt, args.block, pending, data_bytes):
+    def partial(size: int) -> None:
+        if not args.quiet:
+            print(f"note: the input ended inside a sample frame; its last {size} byte{'s' * (size > 1)} "
+                  f"(less than one {fmt.frame_bytes}-byte frame) were dropped", file=sys.stderr)
+
+    for block in pcm.read_blocks(source, fmt, args.block, pending, data_bytes, on_partial=partial):
         writer.write(streamer.feed(block))
     writer.write(streamer.flush())
     if wav_out and sink.seekable():  # a regular file: fill in the real length
