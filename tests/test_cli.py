@@ -258,6 +258,23 @@ def test_models_lists_families_and_installed_weights(capsys, tmp_path, monkeypat
     assert code == 0 and "mine" in stdout and "sbr" in stdout
 
 
+def test_upscale_says_when_a_user_folder_shadows_a_shipped_model(capsys, wav_16k, tmp_path, monkeypatch):
+    """A user folder named like a shipped model replaces it, for ``auto`` too; the plan line says so
+    (a damaged or older user copy otherwise looked like the shipped model at work)."""
+    from audio_upscaler.models import registry
+
+    users = tmp_path / "models"
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(users))
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-o", tmp_path / "a.flac", "-m", "default")
+    assert code == 0 and "not the shipped ones" not in err, err
+    registry.build("apnet", n_blocks=1, dim=16).save(users / "default")
+    registry.build("apnet", n_blocks=1, dim=16).save(users / "mine")
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-o", tmp_path / "b.flac", "-m", "default")
+    assert code == 0 and f"-> model 'default' (" in err and f"[weights from {users / 'default'}, not the shipped ones]" in err
+    code, _, err = run_cli(capsys, "upscale", wav_16k, "-o", tmp_path / "c.flac", "-m", "mine")
+    assert code == 0 and "not the shipped ones" not in err  # no shipped model of that name
+
+
 # ---- the process: signals and a closed stdout (real subprocesses) ------------------------------
 
 def cli_process(*argv, **kwargs) -> subprocess.Popen:

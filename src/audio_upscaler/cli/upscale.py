@@ -102,10 +102,14 @@ def run(args) -> int:
     quiet = args.quiet or args.json
 
     def on_plan(plan) -> None:
+        from ..models.registry import shadowing_user_folder
+
         if not quiet:
+            user = shadowing_user_folder(plan.model)
             print(
                 f"{args.input}: {plan.input_rate} Hz, {plan.channels} ch, {plan.duration_s:.1f} s; "
-                f"{plan.cutoff_summary()} -> model '{plan.model}' ({plan.model_reason})",
+                f"{plan.cutoff_summary()} -> model '{plan.model}' ({plan.model_reason})"
+                + (f" [weights from {user}, not the shipped ones]" if user else ""),
                 file=sys.stderr,
             )
 

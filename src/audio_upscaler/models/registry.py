@@ -166,6 +166,13 @@ def model_path(name: str) -> Path:
     return found[name]
 
 
+def shadowing_user_folder(name: str) -> Path | None:
+    """The user folder that shadows the shipped model ``name``, if one does (it is what loads)."""
+    folder = _model_dirs().get(name)
+    shipped = SHIPPED_DIR / name
+    return folder if folder is not None and folder != shipped and _is_model_dir(shipped) else None
+
+
 def family_info(family: str) -> dict:
     """What ``audio-upscaler models`` lists for a family (parameters at its default size)."""
     cls = get_class(family)
