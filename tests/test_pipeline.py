@@ -141,6 +141,28 @@ def test_digital_silence_stays_digital_silence_in_integer_files(tmp_path, subtyp
     assert rate == 48_000 and data.size == 96_000 and not data.any()
 
 
+@pytest.mark.parametrize("model", ["default", "sbr"])
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24"])
+def test_a_dead_channel_and_a_silent_gap_stay_digital_silence(tmp_path, monkeypatch, model, subtype):
+    """The extenders leave a residue where the input is digital silence (the shipped default
+    model about -138 dBFS, band replication's merge -180 dBFS), which is not zero, so dither
+    turned a dead right channel and a gap between phrases into +-1 LSB noise (-96 dBFS at 16 bits)."""
+    from audio_upscaler.io import output_format_for
+    from audio_upscaler.models import registry
+
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "user"))  # only shipped models
+    left = band_limited(48_000, 3.0, 22_050, seed=4).samples[0]
+    left[22_050:2 * 22_050] = 0  # one second of digital silence in the middle
+    path, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(path, np.stack([left, np.zeros_like(left)], axis=1), 22_050, subtype=subtype)
+    Upscaler(model, 48_000).upscale_file(path, out, fmt=output_format_for(out, bit_depth=int(subtype[-2:])))
+    data, rate = sf.read(out, dtype="int32")
+    assert rate == 48_000 and data.shape == (144_000, 2)
+    assert not data[:, 1].any()  # the dead channel
+    assert not data[48_000 + 2_400 : 96_000 - 2_400, 0].any()  # the gap, 50 ms in from each edge
+    assert np.count_nonzero(data[:48_000, 0]) > 40_000  # the music is there
+
+
 def test_a_tone_under_2_khz_is_only_resampled_by_auto():
     """A 1 kHz tone "stops" at about 1.3 kHz: not a band limit to extend (a model given that
     cutoff filled 1.2-2.5 kHz louder than the tone); analysis says what it is."""

@@ -38,6 +38,10 @@ FULL_BAND_MIN_RATE = 44_100
 MIN_USER_CUTOFF_HZ = 1_000.0
 #: ``normalize_dbfs`` leaves an output whose peak is under this alone (dBFS; a 16-bit LSB is -90).
 SILENCE_PEAK_DBFS = -100.0
+#: Where the (resampled) input is exactly zero, an extender's output under this level is its
+#: residue (the default model leaves about -138 dBFS on zeros, a band merge's rounding -180 dBFS),
+#: not content: it is set to zero, so digital silence stays digital silence through dither (dBFS).
+RESIDUE_DBFS = -120.0
 STEREO_MODES = ("independent", "mid-side")
 MIN_RATE, MAX_RATE = 8_000, 768_000
 BLOCK_FRAMES = 65_536
@@ -402,7 +406,8 @@ class Upscaler:
             if air_limit:
                 merged = merge_bands(merged, x, sr, air_limit)
             out = _from_mid_side(merged) if mid_side else merged
-            return codec_consistent(out, window, sr, source) if source is not None else out
+            out = codec_consistent(out, window, sr, source) if source is not None else out
+            return _silence_kept(out, window)
 
         return process
 
@@ -490,6 +495,15 @@ def _report_progress(blocks: Iterable[np.ndarray], total: int, progress: Progres
         if progress:
             progress(min(done, total), total)
         yield block
+
+
+def _silence_kept(out: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """``out`` with exact zeros where ``window`` (the input, same shape) is exactly zero and ``out``
+    holds only an extender's residue (under ``RESIDUE_DBFS``); pointwise, so chunks and streams
+    get the same samples. The resampler keeps digital silence exact, so this only ever acts in a
+    dead channel or a silent stretch (a content's extension fading into it stays until it is that low)."""
+    residue = (window == 0) & (np.abs(out) < np.float32(10 ** (RESIDUE_DBFS / 20)))
+    return np.where(residue, np.float32(0), out).astype(np.float32, copy=False) if residue.any() else out
 
 
 def _to_mid_side(x: np.ndarray) -> np.ndarray:
