@@ -342,6 +342,20 @@ def test_auto_on_onnxruntime_without_an_export_says_how_to_make_one(monkeypatch,
     assert name == "sbr" and "no model exported to ONNX" in reason and "audio-upscaler export" in reason
 
 
+def test_auto_on_onnxruntime_with_no_restore_export_says_so(monkeypatch, tmp_path):
+    """With only 'default' exported, a lossy input read "no 'restore' model is installed" on
+    onnxruntime, though the shipped restore model is installed: what it lacks is an export."""
+    from audio_upscaler.extenders import choose_extender
+    from audio_upscaler.export.manifest import MANIFEST_FILE
+
+    (tmp_path / "default" / "onnx").mkdir(parents=True)
+    (tmp_path / "default" / "onnx" / MANIFEST_FILE).write_text("{}")
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(tmp_path))
+    name, reason = choose_extender("auto", full_band=False, lossy=True, backend="onnxruntime")
+    assert name == "default" and "not installed" not in reason and "is installed" not in reason
+    assert "no 'restore' model is exported to ONNX" in reason and "audio-upscaler export restore" in reason
+
+
 def test_streaming_runs_an_onnx_export(onnx_model_dir):
     from audio_upscaler.export.onnx_backend import load_extender
     from audio_upscaler.models.base import UpscalerModel

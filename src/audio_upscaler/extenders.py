@@ -219,6 +219,9 @@ def choose_extender(requested: str, full_band: bool, lossy: bool, backend: str =
         return "restore", why_lossy
     if "default" in neural:
         if lossy:
+            if backend == "onnxruntime":  # the shipped restore is installed; what is missing is its export
+                return "default", (f"{why_lossy}, but no 'restore' model is exported to ONNX "
+                                   "(`audio-upscaler export restore` makes one)")
             return "default", f"{why_lossy}, but no 'restore' model is installed"
         return "default", "band-limited input"
     if backend == "onnxruntime":
