@@ -88,6 +88,30 @@ def test_air_continues_the_default_model_above_24_khz(monkeypatch, tmp_path):
     assert spec(airy - plain, 0, 7_000) < spec(plain, 0, 7_000) - 60
 
 
+@pytest.mark.parametrize("model", ["default", "restore"])
+def test_air_on_content_above_24_khz_keeps_it_and_continues_it(monkeypatch, tmp_path, model):
+    """A 96 kHz recording whose content stops at 38 kHz, to 192 kHz with ``air``: restore's output
+    (used whole, nothing above its 24 kHz Nyquist) deleted the 24-38 kHz band (-60 dB), and band
+    replication above 38 kHz copied the default model's output, empty above 24 kHz and dipped
+    below it, 13 dB louder than the content under it."""
+    from scipy.signal import butter, sosfilt
+
+    from audio_upscaler.dsp.resample import resample
+
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))  # only shipped models
+    noise = np.random.default_rng(0).standard_normal((1, 96_000)) * 0.1
+    x = sosfilt(butter(12, 38_000, fs=96_000, output="sos"), noise).astype(np.float32)
+    out = Upscaler(model, 192_000, air=True, limiter=False).upscale(Audio(x, 96_000)).samples
+    ref = resample(x, 96_000, 192_000)
+    freqs = np.fft.rfftfreq(out.shape[1], 1 / 192_000)
+    spec = lambda y, a, b: 10 * np.log10(np.mean(  # noqa: E731  mean power in a band (dB)
+        np.abs(np.fft.rfft(y * np.hanning(y.shape[-1])))[:, (freqs >= a) & (freqs < b)] ** 2))
+    assert abs(spec(out, 25_000, 36_000) - spec(ref, 25_000, 36_000)) < 1  # the input's band is kept
+    assert spec(out, 2_000, 20_000) - spec(ref, 2_000, 20_000) > -1
+    content = spec(ref, 30_000, 36_000)
+    assert content - 20 < spec(out, 40_000, 60_000) < content + 3  # continued, not louder
+
+
 def test_auto_says_why_a_lossy_input_gets_the_default_model():
     name, reason = choose_extender("auto", full_band=False, lossy=True)
     if "restore" in registry.available_models():

@@ -190,12 +190,14 @@ def test_air_streams_like_the_offline_pipeline(models_dir, x):
     streams like the offline pipeline and leaves the band under the cutoff alone."""
     model = tiny_model(STREAMING[0], sample_rate=32_000)
     model.save(models_dir / "native-32k")
-    plain, airy = (offline("native-32k", x, 48_000, air=air) for air in (False, True))
+    # no limiter: its gain follows the peaks, which air raises, and would move the kept band too
+    plain, airy = (offline("native-32k", x, 48_000, air=air, limiter=False) for air in (False, True))
     keep = 0.9 * CUTOFF_HZ
     change = airy - plain
     assert band_db(change, 48_000, 0, keep) < band_db(plain, 48_000, 0, keep) - 60
     assert band_db(change, 48_000, 16_000, 24_000) > band_db(plain, 48_000, 16_000, 24_000) - 10
-    streamer = StreamingUpscaler(model, INPUT_RATE, 48_000, 441, channels=2, cutoff_hz=CUTOFF_HZ, air=True)
+    streamer = StreamingUpscaler(model, INPUT_RATE, 48_000, 441, channels=2, cutoff_hz=CUTOFF_HZ, air=True,
+                                 limiter=False)
     y, _ = stream(streamer, x, [441])
     assert error_db(y[:, streamer.latency_samples :], airy) < -60
 

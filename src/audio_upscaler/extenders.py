@@ -147,19 +147,38 @@ class AirExtension:
         self._sbr = _SBR()
 
     def context_samples(self, sample_rate: int) -> int:
-        return self.inner.context_samples(sample_rate) + self._sbr.context_samples(sample_rate)
+        return self.inner.context_samples(sample_rate) + self._own_context(sample_rate)
 
     def lookahead_samples(self, sample_rate: int) -> int:
-        return lookahead_samples(self.inner, sample_rate) + self._sbr.context_samples(sample_rate)
+        return lookahead_samples(self.inner, sample_rate) + self._own_context(sample_rate)
+
+    def _own_context(self, sample_rate: int) -> int:
+        from .dsp.bands import merge_context
+
+        return self._sbr.context_samples(sample_rate) + merge_context(sample_rate, self.top_hz)
 
     def alignment(self, sample_rate: int) -> int:
         return math.lcm(self.inner.alignment(sample_rate), self._sbr.alignment(sample_rate))
 
     def extend(self, base: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
         """``base [C, T]`` -> ``[C, T]``: the inner prediction, with band replication above
-        ``max(top_hz, cutoff_hz)`` (band replication adds only above its cutoff)."""
-        predicted = self.inner.extend(base, sample_rate, cutoff_hz)
-        return self._sbr.extend(predicted, sample_rate, max(self.top_hz, float(cutoff_hz)))
+        ``max(top_hz, cutoff_hz)`` (band replication adds only above its cutoff).
+
+        Input content that reaches above ``top_hz`` (a cutoff over the inner model's Nyquist
+        frequency, such as a 96 kHz recording) lies where the inner model's output is empty, so
+        there band replication works on ``base``: a band extender has nothing to add under such a
+        cutoff (the pipeline keeps the input there) and is not run; a restoration model's output
+        (used whole) is taken up to ``top_hz`` and ``base`` above it."""
+        cutoff_hz = float(cutoff_hz)
+        if cutoff_hz <= self.top_hz:
+            predicted = self.inner.extend(base, sample_rate, cutoff_hz)
+        elif self.keeps_low_band:
+            predicted = base
+        else:
+            from .dsp.bands import merge_bands
+
+            predicted = merge_bands(self.inner.extend(base, sample_rate, cutoff_hz), base, sample_rate, self.top_hz)
+        return self._sbr.extend(predicted, sample_rate, max(self.top_hz, cutoff_hz))
 
 
 def with_air(extender: BandExtender | None, sample_rate: int) -> BandExtender | None:
