@@ -163,6 +163,19 @@ def test_a_dead_channel_and_a_silent_gap_stay_digital_silence(tmp_path, monkeypa
     assert np.count_nonzero(data[:48_000, 0]) > 40_000  # the music is there
 
 
+@pytest.mark.parametrize("channels", [1, 6])
+def test_mid_side_on_input_that_is_not_stereo_says_it_is_not_applied(tmp_path, channels):
+    """--stereo mid-side on a mono or 5.1 file ran every channel independently without a word."""
+    path, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    audio = band_limited(48_000, 0.5, 16_000, channels=channels)
+    sf.write(path, audio.samples.T, 16_000, subtype="PCM_24")
+    result = Upscaler("sbr", 48_000, stereo="mid-side").upscale_file(path, out)
+    assert f"mid-side needs 2 channels: the {channels} channels are processed independently" in result.model_reason
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, band_limited(48_000, 0.5, 16_000, channels=2).samples.T, 16_000, subtype="PCM_24")
+    assert "mid-side" not in Upscaler("sbr", 48_000, stereo="mid-side").upscale_file(stereo, tmp_path / "o2.wav").model_reason
+
+
 def test_a_tone_under_2_khz_is_only_resampled_by_auto():
     """A 1 kHz tone "stops" at about 1.3 kHz: not a band limit to extend (a model given that
     cutoff filled 1.2-2.5 kHz louder than the tone); analysis says what it is."""

@@ -116,7 +116,8 @@ class Upscaler:
         model: ``auto`` (choose by analysis), ``sbr``, ``none`` or a neural model name.
         target_rate: output sample rate in Hz (any integer rate from 8 kHz to 768 kHz).
         quality: resampler quality, ``vhq|hq|mq|lq|linear``.
-        stereo: ``independent`` (each channel alone) or ``mid-side`` (stereo pairs as M/S).
+        stereo: ``independent`` (each channel alone) or ``mid-side`` (the two channels of a stereo
+            input as M/S; input of any other channel count is processed independently).
         normalize_dbfs: peak-normalize the output to this level; ``None`` keeps the input level.
         limiter: run a look-ahead peak limiter so the output never clips.
         remove_dc: high-pass the input at 5 Hz before processing.
@@ -247,6 +248,8 @@ class Upscaler:
             reason += "; no codec check: the source's codec and bitrate are unknown (give --source-codec)"
         elif self.codec_check and name != "none":
             reason += f"; no codec check: it checks restoration models, and '{name}' keeps the input's band"
+        if self.stereo == "mid-side" and info.channels != 2 and name != "none":
+            reason += f"; --stereo mid-side needs 2 channels: the {info.channels} channels are processed independently"
         result = UpscaleResult(
             info.sample_rate, self.target_rate, info.channels, report.duration, cutoff, name, reason, 0.0,
             str(output_path), report,
