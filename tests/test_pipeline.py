@@ -170,7 +170,7 @@ def test_mid_side_on_input_that_is_not_stereo_says_it_is_not_applied(tmp_path, c
     audio = band_limited(48_000, 0.5, 16_000, channels=channels)
     sf.write(path, audio.samples.T, 16_000, subtype="PCM_24")
     result = Upscaler("sbr", 48_000, stereo="mid-side").upscale_file(path, out)
-    assert f"mid-side needs 2 channels: the {channels} channels are processed independently" in result.model_reason
+    assert f"mid-side needs 2 channels, this input has {channels}: each is processed alone" in result.model_reason
     stereo = tmp_path / "stereo.wav"
     sf.write(stereo, band_limited(48_000, 0.5, 16_000, channels=2).samples.T, 16_000, subtype="PCM_24")
     assert "mid-side" not in Upscaler("sbr", 48_000, stereo="mid-side").upscale_file(stereo, tmp_path / "o2.wav").model_reason

@@ -249,7 +249,7 @@ class Upscaler:
         elif self.codec_check and name != "none":
             reason += f"; no codec check: it checks restoration models, and '{name}' keeps the input's band"
         if self.stereo == "mid-side" and info.channels != 2 and name != "none":
-            reason += f"; --stereo mid-side needs 2 channels: the {info.channels} channels are processed independently"
+            reason += f"; --stereo mid-side needs 2 channels, this input has {info.channels}: each is processed alone"
         result = UpscaleResult(
             info.sample_rate, self.target_rate, info.channels, report.duration, cutoff, name, reason, 0.0,
             str(output_path), report,
