@@ -96,10 +96,11 @@ def test_limiter_is_transparent_below_the_ceiling():
 def test_tpdf_dither_is_triangular_with_one_lsb_span():
     bits = 16
     lsb = 2.0 ** -(bits - 1)
-    x = np.full((2, 200_000), 0.25, np.float32)
+    level = np.float32(0.25 + 2.0**-20)  # off the 16-bit grid (a block on it is left alone)
+    x = np.full((2, 200_000), level, np.float32)
     y = tpdf_dither(x, bits, np.random.default_rng(0))
     assert y.dtype == np.float32 and y.shape == x.shape
-    noise = (y.astype(np.float64) - 0.25) / lsb  # in LSB
+    noise = (y.astype(np.float64) - level) / lsb  # in LSB
     assert np.abs(noise).max() <= 1.0 + 1e-3
     assert abs(noise.mean()) < 0.01
     assert noise.var() == pytest.approx(1 / 6, rel=0.03)  # TPDF of +-1 LSB: LSB^2 / 6
@@ -110,10 +111,23 @@ def test_tpdf_dither_is_triangular_with_one_lsb_span():
         tpdf_dither(x, 1, np.random.default_rng(0))
 
 
+def test_tpdf_dither_leaves_a_block_already_on_the_grid_bit_exact():
+    """A 16-bit signal written at 16 or 24 bits needs no dither; one step off the grid anywhere in
+    the block and the whole block is dithered."""
+    rng = np.random.default_rng(1)
+    x = (np.round(rng.uniform(-0.5, 0.5, (2, 4096)) * 32768) / 32768).astype(np.float32)
+    for bits in (16, 24):
+        np.testing.assert_array_equal(tpdf_dither(x, bits, np.random.default_rng(0)), x)
+    off = x.copy()
+    off[1, 100] += np.float32(2.0 ** -20)
+    y = tpdf_dither(off, 16, np.random.default_rng(0))
+    assert np.count_nonzero(y != off) > 4000
+
+
 def test_tpdf_dither_leaves_digital_silence_silent():
     """Exact zeros (a leader, a gap, a dead channel) get no dither; every other sample does."""
     x = np.zeros((2, 10_000), np.float32)
-    x[0, 5_000:] = 0.25
+    x[0, 5_000:] = 0.25 + 2.0**-20  # off the grid
     y = tpdf_dither(x, 16, np.random.default_rng(0))
     assert not y[1].any() and not y[0, :5_000].any()
-    assert np.count_nonzero(y[0, 5_000:] != np.float32(0.25)) > 4_000  # dithered where there is signal
+    assert np.count_nonzero(y[0, 5_000:] != x[0, 5_000:]) > 4_000  # dithered where there is signal

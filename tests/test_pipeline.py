@@ -126,6 +126,20 @@ def test_digital_silence_is_only_resampled_by_auto():
     assert not Upscaler("auto", 48_000).upscale(silence).samples.any()
 
 
+@pytest.mark.parametrize("subtype, bits", [("PCM_24", 24), ("PCM_16", 24), ("PCM_16", 16)])
+def test_a_full_band_file_at_its_own_rate_is_copied_bit_exact(tmp_path, subtype, bits):
+    """``auto`` reads a full-band 48 kHz file as nothing to do; dither added +-1 LSB to the copy."""
+    from audio_upscaler.io import output_format_for
+
+    noise = 0.2 * np.random.default_rng(0).standard_normal((48_000, 2))
+    sf.write(tmp_path / "in.wav", noise, 48_000, subtype=subtype)
+    out = tmp_path / "out.flac"
+    result = Upscaler("auto", 48_000).upscale_file(tmp_path / "in.wav", out, fmt=output_format_for(out, bit_depth=bits))
+    assert result.model == "none"
+    source, written = sf.read(tmp_path / "in.wav", dtype="int32")[0], sf.read(out, dtype="int32")[0]
+    np.testing.assert_array_equal(written, source)
+
+
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24"])
 def test_digital_silence_stays_digital_silence_in_integer_files(tmp_path, subtype):
     """Dither used to turn a silent file into -138 dBFS noise (24-bit), which analysis then read

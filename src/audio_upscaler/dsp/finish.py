@@ -108,11 +108,17 @@ def tpdf_dither(x: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarra
     ``x`` is float ``[channels, n]``; returns float32 of the same shape (quantization is left to
     the writer). Samples that are exactly zero get none: digital silence (a leader, a gap between
     tracks, a dead channel) stays digital silence, as with the "auto-blank" of mastering dither;
-    a zero sample quantizes without error, so it needs no dither.
+    a zero sample quantizes without error, so it needs no dither. Nor does a block whose every
+    sample already lies on the format's grid (an unprocessed 16- or 24-bit input written at its
+    own rate, or at a greater bit depth): such a copy stays bit-exact. Processed audio never has a
+    whole block on the grid.
     """
     if not 2 <= int(bits) <= 32:
         raise ValueError(f"bit depth must be between 2 and 32, got {bits}")
     lsb = 2.0 ** -(int(bits) - 1)
     x = np.asarray(x)
+    steps = x.astype(np.float64) / lsb
+    if np.array_equal(steps, np.round(steps)):
+        return x.astype(np.float32)
     noise = (rng.random(x.shape) - rng.random(x.shape)) * lsb
     return np.where(x == 0, np.float32(0), x + noise).astype(np.float32)
