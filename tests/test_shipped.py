@@ -197,6 +197,17 @@ def test_the_web_ui_offers_band_extenders_not_the_vocoder():
     assert "vocos" in SHIPPED and "vocos" not in model_choices() and "default" in model_choices()
 
 
+def test_the_pipeline_refuses_the_vocoder_as_a_model():
+    """``upscale -m vocos`` ran and barely extended anything (its 12-16 kHz band 46 dB under
+    default's): a vocoder only resynthesizes the band its input has."""
+    from audio_upscaler.errors import UpscalerError
+
+    silence = Audio(np.zeros((1, 16_000), np.float32), 16_000)
+    with pytest.raises(UpscalerError, match="'vocos' is a vocoder .* not a band-extension model; choose one of: "
+                                            "auto, sbr, none, default, restore"):
+        Upscaler("vocos", 48_000).upscale(silence)
+
+
 def test_restore_leaves_the_sub_bass_of_speech_after_digital_silence_as_decoded(monkeypatch, tmp_path):
     """A quiet DC bin next to digital silence reads as a codec hole; the shipped restore weights
     filled it with a DC offset (the band under 60 Hz of a 320 kbps MP3 of this speech was 24 dB

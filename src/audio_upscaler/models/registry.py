@@ -259,7 +259,11 @@ def load_model(name: str) -> UpscalerModel:
 
 
 def load_extender(name: str) -> ModelExtender:
-    """The installed model ``name`` wrapped as a pipeline band extender."""
-    from .base import ModelExtender
+    """The installed model ``name`` wrapped as a pipeline band extender; :class:`UpscalerError`
+    for a vocoder (it only resynthesizes the band its input has: not an upscaler)."""
+    from .base import ModelExtender, read_config
 
+    if _task(read_config(model_path(name))) == "vocoder":
+        raise UpscalerError(f"'{name}' is a vocoder (log-mel -> audio, a part of mel-GAN models), not a band-extension "
+                            f"model; choose one of: auto, sbr, none, {', '.join(upscaler_models())}")
     return ModelExtender(load_model(name), name)
