@@ -107,6 +107,23 @@ def test_limiter_prevents_clipping():
     assert np.abs(out).max() <= 1.0
 
 
+def test_clipping_without_the_limiter_is_counted(tmp_path, capsys):
+    """``--no-limiter`` into an integer file clipped without a word; the result (and the CLI) count it."""
+    from audio_upscaler.cli import main
+
+    x = harmonic_tone(16_000, 1.0, top_hz=7_000)
+    sf.write(tmp_path / "hot.wav", (x / np.abs(x).max() * 0.999).T, 16_000, subtype="FLOAT")
+    limited = Upscaler("sbr", 48_000).upscale_file(tmp_path / "hot.wav", tmp_path / "a.flac")
+    unlimited = Upscaler("sbr", 48_000, limiter=False).upscale_file(tmp_path / "hot.wav", tmp_path / "b.flac")
+    written = sf.read(tmp_path / "b.flac")[0]
+    assert limited.clipped_samples == 0 and unlimited.clipped_samples > 0
+    assert np.count_nonzero(np.abs(written) >= 1 - 2.0**-23) >= unlimited.clipped_samples  # they sit at full scale
+    assert unlimited.to_dict()["clipped_samples"] == unlimited.clipped_samples
+    assert main(["upscale", str(tmp_path / "hot.wav"), "-o", str(tmp_path / "c.flac"), "-m", "sbr", "--no-limiter"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {unlimited.clipped_samples} samples went beyond full scale and were clipped (the limiter is off" in err
+
+
 def test_target_below_input_is_refused():
     from audio_upscaler.errors import UpscalerError
 

@@ -282,6 +282,8 @@ class AudioWriter:
         self._file: sf.SoundFile | M4AEncoder | None = None
         self._id3 = b""  # an ID3v2 tag to put in front of MP3 data
         self._open = True
+        #: Samples written beyond full scale and clipped (every format but 32-bit float clips).
+        self.clipped_samples = 0
         try:
             os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             tags = normalize_tags(tags or {})
@@ -326,6 +328,8 @@ class AudioWriter:
                 raise UpscalerError(
                     f"cannot write {self.path}: the audio is longer than a {self.fmt.container.upper()} file can "
                     "hold (4 GiB); write FLAC, or WAV when the length is known in advance (it becomes RF64)")
+        if not self.fmt.is_float:
+            self.clipped_samples += int(np.count_nonzero(np.abs(block) > 1.0))
         try:
             samples = encode_samples(block, self.fmt)
             self._file.write(samples if self.fmt.container == "m4a" else np.ascontiguousarray(samples.T))

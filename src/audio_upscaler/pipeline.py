@@ -66,6 +66,7 @@ class UpscaleResult:
     elapsed_s: float
     output_path: str | None = None
     report: object | None = None
+    clipped_samples: int = 0  # written beyond full scale and clipped (possible only without the limiter)
 
     @property
     def content_cutoff_hz(self) -> float:
@@ -106,6 +107,7 @@ class UpscaleResult:
             "elapsed_s": round(self.elapsed_s, 3),
             "realtime_factor": round(self.realtime_factor, 2),
             "output_path": self.output_path,
+            "clipped_samples": self.clipped_samples,
         }
 
 
@@ -265,10 +267,11 @@ class Upscaler:
                                       source)
             processed = _report_progress(processed, total, progress)
             if self.normalize_dbfs is None:
-                self._write(output_path, fmt, info, self._finish(processed, self.target_rate, info.channels, 1.0, ceiling),
-                            overwrite, total)
+                result.clipped_samples = self._write(
+                    output_path, fmt, info, self._finish(processed, self.target_rate, info.channels, 1.0, ceiling),
+                    overwrite, total)
             else:
-                self._write_normalized(output_path, fmt, info, processed, ceiling, overwrite, total)
+                result.clipped_samples = self._write_normalized(output_path, fmt, info, processed, ceiling, overwrite, total)
         result.elapsed_s = time.perf_counter() - started
         return result
 
@@ -446,8 +449,9 @@ class Upscaler:
             if out.shape[1]:
                 yield out
 
-    def _write(self, path: Path, fmt, info, blocks: Iterable[np.ndarray], overwrite: bool, frames: int | None) -> None:
-        """Encode ``blocks`` to ``path``; ``frames`` is the expected length (picks RF64 for long WAV)."""
+    def _write(self, path: Path, fmt, info, blocks: Iterable[np.ndarray], overwrite: bool, frames: int | None) -> int:
+        """Encode ``blocks`` to ``path``; ``frames`` is the expected length (picks RF64 for long WAV).
+        Returns how many samples were clipped at full scale."""
         from . import io
         from .dsp.finish import tpdf_dither
 
@@ -457,11 +461,13 @@ class Upscaler:
                             frames=frames) as writer:
             for block in blocks:
                 writer.write(tpdf_dither(block, dither_bits, rng) if dither_bits else block)
+        return writer.clipped_samples
 
     def _write_normalized(self, path: Path, fmt, info, processed: Iterable[np.ndarray], ceiling: float, overwrite: bool,
-                          frames: int | None) -> None:
+                          frames: int | None) -> int:
         """Two passes with flat memory: float temp file next to the output, then scale and encode.
-        ``frames``: the expected length (the first pass then gives the exact one)."""
+        ``frames``: the expected length (the first pass then gives the exact one). Returns the
+        number of clipped samples (:meth:`_write`)."""
         import soundfile as sf
 
         fd, tmp = tempfile.mkstemp(prefix=".upscale-", suffix=".rf64", dir=Path(path).parent)
@@ -476,8 +482,8 @@ class Upscaler:
             with sf.SoundFile(sf_name(tmp)) as f:
                 frames = f.frames
                 blocks = (b.T.astype(np.float32) for b in f.blocks(BLOCK_FRAMES, always_2d=True))
-                self._write(path, fmt, info, self._finish(blocks, self.target_rate, info.channels, gain, ceiling),
-                            overwrite, frames)
+                return self._write(path, fmt, info, self._finish(blocks, self.target_rate, info.channels, gain, ceiling),
+                                   overwrite, frames)
         except OSError as exc:
             raise UpscalerError(f"cannot write temporary file next to {path}: {exc.strerror or exc}") from exc
         finally:

@@ -122,4 +122,7 @@ def run(args) -> int:
         print_json(result.to_dict())
     elif not quiet:
         print(f"wrote {output} ({result.output_rate} Hz, {result.realtime_factor:.1f}x real time)", file=sys.stderr)
+    if result.clipped_samples and not args.quiet:
+        print(f"note: {result.clipped_samples} samples went beyond full scale and were clipped"
+              + (" (the limiter is off: --no-limiter)" if args.no_limiter else ""), file=sys.stderr)
     return 0
