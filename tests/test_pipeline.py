@@ -252,6 +252,8 @@ def test_a_cutoff_at_or_above_the_input_nyquist_is_refused():
     with pytest.raises(UpscalerError, match="not below the input's Nyquist frequency 8000 Hz"):
         Upscaler("sbr", 48_000, cutoff_hz=9_000).upscale(audio)
     assert Upscaler("sbr", 48_000, cutoff_hz=7_500).upscale(audio).sample_rate == 48_000
+    with pytest.raises(UpscalerError, match=r"^cutoff 1e\+308 Hz is not below"):  # was a 309-digit number
+        Upscaler("sbr", 48_000, cutoff_hz=1e308).upscale(audio)
 
 
 def test_an_output_format_that_cannot_hold_the_channels_fails_before_any_work(tmp_path, monkeypatch):

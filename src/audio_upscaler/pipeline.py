@@ -279,7 +279,7 @@ class Upscaler:
 
     def _check_rates(self, input_rate: int) -> None:
         if self.cutoff_hz is not None and self.cutoff_hz >= input_rate / 2:
-            raise UpscalerError(f"cutoff {self.cutoff_hz:.0f} Hz is not below the input's Nyquist frequency "
+            raise UpscalerError(f"cutoff {self.cutoff_hz:.6g} Hz is not below the input's Nyquist frequency "
                                 f"{input_rate / 2:.0f} Hz: nothing above it to extend")
         if self.target_rate < input_rate:
             raise UpscalerError(

@@ -98,7 +98,7 @@ class StreamingUpscaler:
         if hop is not None and hop < 1:  # a hop of 0 or less never advances: the stream would hang
             raise UpscalerError(f"hop must be at least 1 sample, got {hop}")
         if cutoff_hz is not None and cutoff_hz >= input_rate / 2:  # as the offline pipeline
-            raise UpscalerError(f"cutoff {cutoff_hz:.0f} Hz is not below the input's Nyquist frequency "
+            raise UpscalerError(f"cutoff {cutoff_hz:.6g} Hz is not below the input's Nyquist frequency "
                                 f"{input_rate / 2:.0f} Hz: nothing above it to extend")
         self.input_rate, self.target_rate = input_rate, target_rate
         self.block_size, self.channels = block_size, channels
