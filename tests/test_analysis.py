@@ -292,6 +292,23 @@ def test_content_stopping_under_a_resamplers_wall_reads_as_resampled():
     assert name == "default" and cutoff == report.codec_wall_hz  # the band limit is the resampler's wall
 
 
+def test_a_hi_res_recordings_own_low_pass_is_not_read_as_a_codec():
+    """A 96 kHz recording cut steeply at 38.4 kHz read "probably MP3/AAC-encoded", and ``auto --air``
+    sent it to ``restore``; no lossy encoder cuts above 24 kHz."""
+    from audio_upscaler.pipeline import Upscaler
+
+    rate = 96_000
+    noise = np.random.default_rng(0).standard_normal(rate * 2) * 0.1
+    recording = sosfilt(ellip(12, 0.1, 100, 38_400, fs=rate, output="sos"), noise).astype(np.float32)[None]
+    report = analyze(Audio(recording, rate))
+    assert report.steep_cutoff and 37_000 < report.cutoff_hz < 39_500
+    assert not report.lossy_fingerprint and report.codec_guess is None and "lossy codecs stop by 24 kHz" in report.verdict
+    assert Upscaler("auto", 192_000, air=True)._plan(report)[0] == "default"
+    coded = analyze(Audio(sosfilt(ellip(12, 0.1, 100, 16_500, fs=44_100, output="sos"),
+                                  noise[:88_200]).astype(np.float32)[None], 44_100))
+    assert coded.lossy_fingerprint  # the same wall at an encoder's frequency still reads as one
+
+
 def test_quiet_tonal_mp3_is_not_read_as_full_band():
     """A soft woodwind chorale (fixture clip) falls 70-80 dB from its fundamentals to 14 kHz; at
     64 kbps the decoder leaves debris 110 dB under the peak up to 22 kHz. That debris is not

@@ -43,9 +43,9 @@ Cues, all cheap and measured in one pass:
 
 Rules, in order: full band, or a gentle roll-off with no steep wall above it -> no codec; a
 gentle roll-off under a steep wall -> the rules for that wall; a wall at 20.0 kHz in 48 kHz
-audio -> Opus; a codec's holes (:func:`codec_holes`), or a steep wall above 4 kHz that no
-resampler explains (neither at it nor just above it) -> MP3/AAC (lossy);
-a wall at or below 4 kHz -> telephone band; otherwise -> resampled from that standard rate.
+audio -> Opus; a codec's holes (:func:`codec_holes`), or a steep wall from 4 to 24 kHz that no
+resampler explains (neither at it nor just above it) -> MP3/AAC (lossy); such a wall above 24 kHz
+-> no codec (``CODEC_MAX_WALL_HZ``); a wall at or below 4 kHz -> telephone band; otherwise -> resampled from that standard rate.
 
 Ambiguities (documented, not hidden): a steep wall at a standard Nyquist without holes reads
 as "resampled" although an encoder may have put it there (MP3 >= 160 kbps, AAC, Vorbis and
@@ -78,6 +78,10 @@ OPUS_WALL_HZ = (19_800.0, 20_200.0)
 #: ``auto`` does not extend it.
 SPARSE_MAX_HZ = 2_000.0
 TELEPHONE_MAX_HZ = 4_050.0
+#: Lossy encoders low-pass at or below the Nyquist frequency of 48 kHz audio (LAME, FFmpeg AAC,
+#: Vorbis and Opus stop at 20-22 kHz at every rate): a steep wall higher up (a hi-res recording's
+#: own anti-aliasing filter, a 76.8 kHz source) is no encoder's low-pass unless a codec's holes say so.
+CODEC_MAX_WALL_HZ = 24_000.0
 
 
 class HoleCounter:
@@ -203,9 +207,13 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
         under = f" under a resampler's wall at {resampler_wall_hz / 1000:.1f} kHz" if rate else ""
     if sample_rate == 48_000 and OPUS_WALL_HZ[0] <= est.hz <= OPUS_WALL_HZ[1]:
         return "opus", True, f"content stops at {khz}: probably Opus-encoded"
-    if codec_holes(hole_fraction, hole_persistence, hole_run_bins) or (rate is None and est.hz > TELEPHONE_MAX_HZ):
+    if codec_holes(hole_fraction, hole_persistence, hole_run_bins) or (
+            rate is None and TELEPHONE_MAX_HZ < est.hz <= CODEC_MAX_WALL_HZ):
         also = f" or upsampled from {rate / 1000:g} kHz" if rate else ""
         return "mp3/aac", True, f"content stops at {khz}: probably MP3/AAC-encoded{also}"
+    if rate is None and est.hz > CODEC_MAX_WALL_HZ:
+        return None, False, (f"content stops at {khz}: a steep low-pass above the audio band "
+                             "(a hi-res recording's own filter; lossy codecs stop by 24 kHz)")
     if est.hz <= TELEPHONE_MAX_HZ:
         return "telephone band", False, f"content stops at {khz}: narrow-band speech or telephone audio (8 kHz source)"
     return (
