@@ -5,6 +5,7 @@ onnxruntime backend of the pipeline (without torch) and ``audio-upscaler export`
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -146,6 +147,8 @@ def test_torchscript_round_trip(family, tmp_path):
 @pytest.mark.parametrize("edit, message", [({"alignment": 0}, "alignment must be at least 1"),
                                            ({"alignment": "64"}, "alignment must be a whole number"),
                                            ({"context_samples": -5}, "sample counts 0 or more"),
+                                           ({"source_weights_sha256": "abc"}, "source_weights_sha256 must be a SHA-256"),
+                                           ({"source_config_sha256": 5}, "source_config_sha256 must be a string or null"),
                                            (None, "cannot read")])
 def test_a_hand_edited_manifest_is_a_clear_error(tmp_path, edit, message):
     """alignment 0 was an internal ZeroDivisionError when the export was used; JSON that is not
@@ -408,3 +411,130 @@ def test_batch_runs_an_onnx_export(onnx_model_dir, tmp_path, monkeypatch):
     (tmp_path / "other").mkdir()
     assert main(["batch", str(tmp_path / "in"), "-o", str(tmp_path / "other"), "-m", "missing", "--runtime",
                  "onnxruntime", "-j", "1", "-q"]) != 0  # no such export: a clear failure, not a torch fallback
+
+
+# ---------------------------------------------------------------------- exports against the installed weights
+
+
+def _retrained(folder, seed: int = 1):
+    """Other weights of the same family and size saved into ``folder`` (a retrained model)."""
+    model = tiny_model("edge")
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01 * seed)
+    model.save(folder)
+
+
+def _upscale_by_name(name: str, tmp_path, capsys) -> tuple[int, str]:
+    from audio_upscaler.cli import main
+
+    source = tmp_path / "in.wav"
+    if not source.exists():
+        write_audio(source, Audio(check_clips(16_000, seconds=0.3, cutoffs_hz=(5000.0,))[0].degraded, 16_000))
+    capsys.readouterr()
+    rc = main(["upscale", str(source), "-o", str(tmp_path / "out.wav"), "-m", name, "--runtime", "onnxruntime",
+               "--overwrite"])
+    return rc, capsys.readouterr().err
+
+
+def test_an_export_of_retrained_weights_of_the_same_name_is_refused(tmp_path, monkeypatch, capsys):
+    """export.json recorded nothing of the weights it was made from: after the user retrained
+    'tiny' in the models folder, the old ONNX export kept running under that name."""
+    from audio_upscaler.cli import main
+    from audio_upscaler.extenders import choose_extender
+
+    models = tmp_path / "models"
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(models))
+    tiny_model("edge").save(models / "tiny")
+    assert main(["export", "tiny", "--no-speed"]) == 0
+    manifest = read_manifest(models / "tiny" / "onnx")
+    assert manifest.source_weights_sha256 == registry.sha256(models / "tiny" / "model.safetensors")
+    assert manifest.source_config_sha256 is not None
+    assert choose_extender("tiny", False, False, "onnxruntime") == ("tiny", "chosen by the user")  # checked: no note
+    assert _upscale_by_name("tiny", tmp_path, capsys)[0] == 0
+
+    _retrained(models / "tiny")
+    rc, err = _upscale_by_name("tiny", tmp_path, capsys)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err == (f"error: the ONNX export of 'tiny' in {models / 'tiny' / 'onnx'} was made from other weights than "
+                   f"the installed 'tiny' ({models / 'tiny'}); run `audio-upscaler export tiny` again, or name the "
+                   "export folder itself to run it as it is\n")
+    with pytest.raises(UpscalerError, match="made from other weights than the installed 'tiny'"):
+        Upscaler("tiny", 48_000, backend="onnxruntime")
+    # named by its folder, the export runs as before (the user chose that file)
+    assert _upscale_by_name(str(models / "tiny" / "onnx"), tmp_path, capsys)[0] == 0
+    assert _upscale_by_name(str(models / "tiny" / "onnx" / "model.onnx"), tmp_path, capsys)[0] == 0
+    # the command it gives makes a good export again
+    assert main(["export", "tiny", "--no-speed"]) == 0
+    assert _upscale_by_name("tiny", tmp_path, capsys)[0] == 0
+
+
+def test_an_export_made_with_other_model_settings_is_refused(tmp_path, monkeypatch, capsys):
+    """The same weights under another config.json (an inference setting changed, another task)
+    are another model; bookkeeping such as package_version and key order is not."""
+    models = tmp_path / "models"
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(models))
+    model = tiny_model("edge")
+    model.save(models / "tiny")
+    export_model(model, models / "tiny" / "onnx", speed_seconds=0, source=models / "tiny")
+    config = models / "tiny" / "config.json"
+    meta = json.loads(config.read_text())
+    config.write_text(json.dumps({**dict(reversed(list(meta.items()))), "package_version": "9.9"}))  # no change
+    Upscaler("tiny", 48_000, backend="onnxruntime")
+    config.write_text(json.dumps({**meta, "task": "restore"}))
+    rc, err = _upscale_by_name("tiny", tmp_path, capsys)
+    assert rc == 2 and "was made from other model settings (config.json) than the installed 'tiny'" in err, err
+
+
+def test_an_export_of_a_shipped_name_is_checked_against_the_shipped_weights(tmp_path, monkeypatch, capsys):
+    """A package update shipping new 'default' weights left the user's ONNX export of the old
+    ones running as 'default'. The command given keeps the export's quantization and folder."""
+    models = tmp_path / "models"
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(models))
+    _retrained(tmp_path / "old-default")  # stands for the weights shipped before the update
+    export_model(tiny_model("edge"), models / "default" / "onnx", speed_seconds=0, source=tmp_path / "old-default")
+    rc, err = _upscale_by_name("default", tmp_path, capsys)
+    assert rc == 2 and err.startswith("error: the ONNX export of 'default' in ") and err.count("\n") == 1, err
+    assert f"than the installed 'default' ({registry.SHIPPED_DIR / 'default'}); run `audio-upscaler export default` again" in err
+    path = models / "default" / "onnx" / "export.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "quantization": "int8-static"}))
+    rc, err = _upscale_by_name("default", tmp_path, capsys)
+    assert (f"run `audio-upscaler export default --quantize int8-static -o {models / 'default' / 'onnx'} --overwrite` "
+            "again") in err, err
+
+
+def test_an_export_without_the_fingerprint_runs_with_a_note(tmp_path, monkeypatch, capsys):
+    """Exports made before the fingerprint was recorded cannot be checked: they still run by name,
+    and the plan says that they are unchecked; without installed weights of the name (an export
+    copied alone) there is nothing to check and nothing to say."""
+    from audio_upscaler.export.onnx import export_onnx
+    from audio_upscaler.extenders import choose_extender
+
+    models = tmp_path / "models"
+    monkeypatch.setenv("AUDIO_UPSCALER_MODELS", str(models))
+    model = tiny_model("edge")
+    export_onnx(model, models / "tiny" / "onnx")  # records no source
+    assert read_manifest(models / "tiny" / "onnx").source_weights_sha256 is None
+    assert choose_extender("tiny", False, False, "onnxruntime") == ("tiny", "chosen by the user")
+    model.save(models / "tiny")
+    name, reason = choose_extender("tiny", False, False, "onnxruntime")
+    assert name == "tiny" and reason == (
+        f"chosen by the user; the ONNX export of 'tiny' in {models / 'tiny' / 'onnx'} records no fingerprint of the "
+        "weights it was made from (an older version made it), so it is not checked against the installed 'tiny'; "
+        "`audio-upscaler export tiny` refreshes it")
+    rc, err = _upscale_by_name("tiny", tmp_path, capsys)
+    assert rc == 0 and "records no fingerprint" in err
+
+
+def test_an_export_run_by_name_is_checked_without_torch(onnx_model_dir, tmp_path):
+    """Finding the installed weights to check against, and the plan line (which names a user
+    folder shadowing a shipped model), used to import torch through models.base."""
+    source = tmp_path / "in.wav"
+    write_audio(source, Audio(check_clips(16_000, seconds=0.3, cutoffs_hz=(5000.0,))[0].degraded, 16_000))
+    script = ("import sys; from audio_upscaler.cli import main; "
+              f"rc = main(['upscale', {str(source)!r}, '-o', {str(tmp_path / 'out.wav')!r}, '-m', 'tiny', "
+              "'--runtime', 'onnxruntime']); "
+              "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    env = {**os.environ, "AUDIO_UPSCALER_MODELS": str(onnx_model_dir)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "records no fingerprint" in done.stderr.decode()  # the fixture's export records no source

@@ -228,7 +228,20 @@ def get_extender(name: str, backend: str = "torch") -> BandExtender | None:
 def choose_extender(requested: str, full_band: bool, lossy: bool, backend: str = "torch",
                     why_lossy: str = "lossy-codec fingerprint found") -> tuple[str, str]:
     """Resolve ``auto`` to a concrete name. Returns ``(name, reason)``; ``why_lossy`` words the
-    reason when ``lossy``."""
+    reason when ``lossy``. On onnxruntime the reason also says when the chosen installed export
+    cannot be checked against the installed weights of its name
+    (:func:`~audio_upscaler.export.onnx_backend.source_note`)."""
+    name, reason = _choose(requested, full_band, lossy, backend, why_lossy)
+    if backend == "onnxruntime" and name not in NON_NEURAL:
+        from .export import onnx_backend
+
+        note = onnx_backend.source_note(name)
+        if note:
+            reason = f"{reason}; {note}"
+    return name, reason
+
+
+def _choose(requested: str, full_band: bool, lossy: bool, backend: str, why_lossy: str) -> tuple[str, str]:
     if requested != "auto":
         return requested, "chosen by the user"
     if full_band:

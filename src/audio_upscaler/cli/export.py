@@ -48,15 +48,17 @@ def run(args) -> int:
         raise UpscalerError(f"--fine-tune-steps must be 0 or more, got {args.fine_tune_steps}")
     folder = Path(args.model)
     if folder.is_dir():
-        model, root = UpscalerModel.load(folder), folder
-    else:
-        model, root = registry.load_model(args.model), registry.user_dir() / args.model
+        model, root, source = UpscalerModel.load(folder), folder, folder
+    else:  # source: the folder the weights load from (shipped, or the user's), fingerprinted in export.json
+        source, root = registry.model_path(args.model), registry.user_dir() / args.model
+        model = registry.load_model(args.model)
     out = Path(args.output) if args.output else root / default_subdir(args.format, quantize)
     if args.output and (out / MANIFEST_FILE).is_file() and not args.overwrite:
         raise UpscalerError(f"{out} already holds an export; pass --overwrite to replace it")
     report = export_model(model, out, fmt=args.format, quantize=quantize, sparsity=args.prune or 0.0,
                           prune_method=args.prune_method, fine_tune_steps=args.fine_tune_steps, clip_files=args.clip,
-                          opset=args.opset, force=args.force, speed_seconds=0.0 if args.no_speed else 4.0)
+                          opset=args.opset, force=args.force, speed_seconds=0.0 if args.no_speed else 4.0,
+                          source=source)
     if args.json:
         print_json({"output": str(out), **report})
     else:

@@ -10,6 +10,7 @@
   check, quantize, report); :mod:`.common`: tracing mode, check clips and comparisons.
 
 An export is a folder holding one model file plus ``export.json`` (family, native rate, the
-chunking geometry, and the checks made at export time). Importing this package imports nothing;
+chunking geometry, the checks made at export time, and the SHA-256 of the weights it was made
+from, checked against the installed weights when the export is run by name). Importing this package imports nothing;
 :mod:`.onnx_backend` and :mod:`.manifest` never import torch.
 """

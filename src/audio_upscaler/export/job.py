@@ -15,7 +15,7 @@ from ..errors import UpscalerError
 from ..models.base import UpscalerModel
 from .common import (check_clips, compare, eager_runner, export_reference, max_abs_error, mean_lsd, realtime_factor,
                      run_clips)
-from .manifest import FORMATS, read_manifest, write_manifest
+from .manifest import FORMATS, read_manifest, source_fingerprint, write_manifest
 
 #: Largest max-abs difference between an fp32 export and the eager model that passes the check.
 TOLERANCE = 1e-4
@@ -29,7 +29,7 @@ def default_subdir(fmt: str, quantize: str | None = None) -> str:
 def export_model(model: UpscalerModel, out: str | Path, *, fmt: str = "onnx", quantize: str | None = None,
                  sparsity: float = 0.0, prune_method: str = "magnitude", fine_tune_steps: int = 0,
                  clip_files: Sequence[str | Path] = (), opset: int | None = None, force: bool = False,
-                 speed_seconds: float = 4.0) -> dict:
+                 speed_seconds: float = 4.0, source: str | Path | None = None) -> dict:
     """Export ``model`` (modified in place when pruned) into folder ``out``; returns the report.
 
     Args:
@@ -39,6 +39,10 @@ def export_model(model: UpscalerModel, out: str | Path, *, fmt: str = "onnx", qu
             then fine-tune for ``fine_tune_steps`` steps towards the unpruned model's output.
         clip_files: audio files for the checks and calibration (default: a synthesized clip).
         speed_seconds: audio length for the x-real-time figures (0: skip them).
+        source: the model folder ``model`` was loaded from; its fingerprint (SHA-256 of
+            ``model.safetensors`` and of the model part of ``config.json``) goes into the manifest,
+            so that the onnxruntime backend can tell when the installed weights of that name have
+            changed since (see :func:`.onnx_backend.find_export`). ``None``: no fingerprint.
 
     Raises ``UpscalerError`` when the fp32 export differs from eager by more than :data:`TOLERANCE`.
     """
@@ -46,6 +50,7 @@ def export_model(model: UpscalerModel, out: str | Path, *, fmt: str = "onnx", qu
         raise UpscalerError(f"export format must be one of {', '.join(FORMATS)}")
     if quantize and fmt != "onnx":
         raise UpscalerError("int8 quantization needs --format onnx")
+    fingerprint = source_fingerprint(source) if source is not None else {}  # the weights as loaded, before the long work
     model.eval()
     rate = model.sample_rate or 48_000
     clips = check_clips(rate, clip_files)
@@ -76,6 +81,8 @@ def export_model(model: UpscalerModel, out: str | Path, *, fmt: str = "onnx", qu
     if speed:
         report["x_real_time"] = {k: round(v, 1) for k, v in speed.items()}
     manifest.report = report
+    for key, value in fingerprint.items():
+        setattr(manifest, key, value)
     write_manifest(out, manifest)
     return report
 

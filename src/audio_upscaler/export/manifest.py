@@ -4,12 +4,20 @@ An exported graph takes ``audio [B, C, T]`` float32 with ``T`` a multiple of ``a
 runtime zero-pads the end and crops, as the eager ``forward`` does) and ``cutoff_hz [B]``, and
 returns the full-band ``[B, C, T]`` at ``sample_rate``. ``context_samples``/``latency_samples`` are
 the model's chunking geometry at that rate. Torch-free.
+
+``source_weights_sha256``/``source_config_sha256`` fingerprint the model folder an export was
+made from (:func:`source_fingerprint`: the SHA-256 of its ``model.safetensors``, and of the
+model-defining part of its ``config.json``); the onnxruntime backend compares them with the
+installed weights of the same name (:func:`.onnx_backend.find_export`). ``None`` in exports made
+before they were recorded, or of a model object that was never saved.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +51,14 @@ class ExportManifest:
     opset: int | None = None
     quantization: str | None = None  # None | "int8-dynamic" | "int8-static"
     float_nodes: list = field(default_factory=list)  # ONNX nodes int8 quantization must leave in float
+    source_weights_sha256: str | None = None  # SHA-256 of the model.safetensors it was made from
+    source_config_sha256: str | None = None  # config_sha256() of that folder's config.json
     report: dict = field(default_factory=dict)
+
+
+#: The fingerprint fields of :class:`ExportManifest`.
+SOURCE_FIELDS = ("source_weights_sha256", "source_config_sha256")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def write_manifest(folder: str | Path, manifest: ExportManifest) -> Path:
@@ -66,7 +81,39 @@ def read_manifest(folder: str | Path) -> ExportManifest:
         raise UpscalerError(f"{path}: alignment must be at least 1 and the rate and sample counts 0 or more")
     if manifest.format not in FORMATS or not (Path(folder) / manifest.file).is_file():
         raise UpscalerError(f"{path} names no usable model file ({manifest.format}: {manifest.file})")
+    for key in SOURCE_FIELDS:
+        value = getattr(manifest, key)
+        if value is not None and not _SHA256.fullmatch(value):
+            raise UpscalerError(f"{path}: {key} must be a SHA-256 (64 lowercase hex digits) or null, got {value!r}")
     return manifest
+
+
+def config_sha256(folder: str | Path) -> str | None:
+    """SHA-256 of what in ``folder/config.json`` defines the model (family, task and settings,
+    canonical JSON: key order and spacing do not count, nor ``package_version`` and the other
+    bookkeeping); ``None`` when the file is missing or not a JSON object."""
+    from ..models.registry import CONFIG_FILE
+
+    try:
+        meta = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    identity = {key: meta.get(key) for key in ("family", "task", "config")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def source_fingerprint(folder: str | Path) -> dict:
+    """The :data:`SOURCE_FIELDS` of model folder ``folder`` (``model.safetensors`` + ``config.json``)."""
+    from ..models.registry import WEIGHTS_FILE, sha256
+
+    path = Path(folder) / WEIGHTS_FILE
+    try:
+        weights = sha256(path)
+    except OSError as exc:
+        raise UpscalerError(f"cannot read the weights {path}: {exc.strerror or exc}") from None
+    return {"source_weights_sha256": weights, "source_config_sha256": config_sha256(folder)}
 
 
 def pad_to_grid(x: np.ndarray, alignment: int) -> np.ndarray:

@@ -9,17 +9,29 @@ rate with soxr when the pipeline runs at another rate.
 Installed exports live in ``<models folder>/<name>/onnx/`` (what ``audio-upscaler export NAME
 --format onnx`` writes by default); any export folder or ``.onnx`` file inside one also works as a
 model name.
+
+An export found by name runs under that name, so it must be the installed model of that name:
+its manifest's fingerprint of the weights it was made from is compared with the installed
+weights (shipped or user) of the name, and an export made from other weights or settings is
+refused with the command that remakes it (:func:`find_export`). Refused rather than run with a
+warning: a batch or a streaming job would otherwise give, under the model's name, the output of a
+model that is no longer installed, and a warning is easily lost in a log. Exports made before the
+fingerprint was recorded cannot be checked; they run, and the plan's reason says so
+(:func:`source_note`), since refusing them would break every working export on upgrading. An
+export named by its folder (or ``.onnx`` file) is not checked: the user chose that file.
 """
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UpscalerError
 from ..extenders import NativeRateExtender
-from .manifest import INPUTS, MANIFEST_FILE, OUTPUT, ExportManifest, pad_to_grid, read_manifest
+from .manifest import (INPUTS, MANIFEST_FILE, OUTPUT, SOURCE_FIELDS, ExportManifest, pad_to_grid, read_manifest,
+                       source_fingerprint)
 
 #: Sub-folder of an installed model that holds its ONNX export.
 ONNX_SUBDIR = "onnx"
@@ -103,18 +115,87 @@ def available_models() -> list[str]:
     return sorted(_installed())
 
 
-def find_export(name: str) -> Path:
-    """The ONNX export folder for ``name``: an export folder, a ``.onnx`` file in one, or an installed name."""
+def _locate(name: str) -> tuple[Path, bool]:
+    """``(export folder, found by name)`` for ``name`` (see :func:`find_export`)."""
     path = Path(name).expanduser()
     if path.suffix == ".onnx" and path.is_file():
         path = path.parent
     if path.is_dir() and (path / MANIFEST_FILE).is_file():
-        return path
+        return path, False
     installed = _installed()
     if name not in installed:
         choices = ", ".join(["sbr", "none", *installed]) if installed else "sbr, none (no ONNX export installed)"
         raise UpscalerError(f"no ONNX export named '{name}' (choose: {choices}; create one with 'audio-upscaler export')")
-    return installed[name]
+    return installed[name], True
+
+
+def find_export(name: str) -> Path:
+    """The ONNX export folder for ``name``: an export folder, a ``.onnx`` file in one, or an installed name.
+
+    An export found by name is checked against the installed weights of that name (shipped or
+    user), when there are any: one whose ``export.json`` records other weights or model settings
+    (see :func:`.manifest.source_fingerprint`) is refused with an ``UpscalerError`` saying how to
+    remake it, rather than run in that model's place (see the module docstring). An export
+    without the fingerprint passes (:func:`source_note` words it); a folder or ``.onnx`` path is
+    taken as it is.
+    """
+    folder, by_name = _locate(name)
+    if by_name:
+        _check_source(name, folder)
+    return folder
+
+
+def source_note(name: str) -> str | None:
+    """A note for the plan's reason when the installed export ``name`` cannot be checked against
+    the installed weights of that name (it records no fingerprint: made before it was recorded);
+    ``None`` otherwise, also when ``name`` is no installed export or fails the check (loading it
+    says why)."""
+    try:
+        folder, by_name = _locate(name)
+        return _check_source(name, folder) if by_name else None
+    except UpscalerError:
+        return None
+
+
+def _check_source(name: str, folder: Path) -> str | None:
+    """Raise when export ``folder``, found as ``name``, was made from other weights or settings
+    than the installed ``name``; the note of :func:`source_note` when it cannot tell."""
+    from ..models.registry import installed_folder
+
+    weights = installed_folder(name)
+    if weights is None:  # an export without its weights (copied to a runtime-only machine): nothing to compare
+        return None
+    manifest = read_manifest(folder)
+    recorded = {key: getattr(manifest, key) for key in SOURCE_FIELDS}
+    if recorded["source_weights_sha256"] is None:
+        return (f"the ONNX export of '{name}' in {folder} records no fingerprint of the weights it was made from "
+                f"(an older version made it), so it is not checked against the installed '{name}'; "
+                f"`{_remake(name, folder, manifest)}` refreshes it")
+    installed = source_fingerprint(weights)
+    if recorded["source_weights_sha256"] != installed["source_weights_sha256"]:
+        differs = "other weights"
+    elif None not in (recorded["source_config_sha256"], installed["source_config_sha256"]) and \
+            recorded["source_config_sha256"] != installed["source_config_sha256"]:
+        differs = "other model settings (config.json)"
+    else:
+        return None
+    raise UpscalerError(f"the ONNX export of '{name}' in {folder} was made from {differs} than the installed "
+                        f"'{name}' ({weights}); run `{_remake(name, folder, manifest)}` again, or name the export "
+                        "folder itself to run it as it is")
+
+
+def _remake(name: str, folder: Path, manifest: ExportManifest) -> str:
+    """The ``audio-upscaler export`` command that writes this export again from the installed weights."""
+    from ..models.registry import user_dir
+
+    words = ["audio-upscaler", "export", name]
+    quantize = {"int8-dynamic": "int8", "int8-static": "int8-static"}.get(manifest.quantization or "")
+    if quantize:
+        words += ["--quantize", quantize]
+    default = user_dir() / name / ONNX_SUBDIR  # where `export NAME` writes an fp32 ONNX export
+    if quantize or folder.resolve() != default.resolve():
+        words += ["-o", str(folder), "--overwrite"]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def load_extender(name: str, threads: int | None = None) -> OnnxExtender:

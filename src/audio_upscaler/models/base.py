@@ -21,10 +21,9 @@ from torch import nn
 from .. import __version__
 from ..errors import UpscalerError
 from ..extenders import NativeRateExtender
+from .registry import CONFIG_FILE, WEIGHTS_FILE
 
 FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 #: What trained weights are for. ``extend``: the pipeline keeps the input below the cutoff and
 #: takes only the model's band above it. ``restore`` (codec restoration): the model's whole
 #: output is used, since it also repairs the band below the cutoff. ``vocoder``: log-mel -> audio

@@ -27,6 +27,10 @@ FAMILY_MODULES = ("apnet", "waveunet", "specunet", "wavelet", "edge", "melgan", 
 #: Names that belong to non-neural extenders and can never name weights.
 RESERVED_NAMES = ("auto", "sbr", "none")
 ENV_VAR = "AUDIO_UPSCALER_MODELS"
+#: The two files of a model folder (here rather than in :mod:`.base`, so that finding installed
+#: weights needs no torch: the onnxruntime path checks its exports against them).
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
 SHIPPED_DIR = Path(__file__).parent / "weights"
 CHECKSUMS = "SHA256SUMS"
 
@@ -110,8 +114,6 @@ def search_dirs() -> list[Path]:
 
 
 def _is_model_dir(folder: Path) -> bool:
-    from .base import CONFIG_FILE, WEIGHTS_FILE
-
     return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
 
 
@@ -164,6 +166,11 @@ def model_path(name: str) -> Path:
         choices = ", ".join(sorted(found)) or "none installed"
         raise UpscalerError(f"no model weights named '{name}' ({choices})")
     return found[name]
+
+
+def installed_folder(name: str) -> Path | None:
+    """The folder holding the installed weights called ``name`` (user first), or ``None``."""
+    return _model_dirs().get(name)
 
 
 def shadowing_user_folder(name: str) -> Path | None:
@@ -236,8 +243,6 @@ def sha256(path: str | Path) -> str:
 
 def verify_shipped(folder: Path) -> None:
     """Check a shipped model's weights against ``SHA256SUMS`` (user folders are not checked)."""
-    from .base import WEIGHTS_FILE
-
     if folder.parent.resolve() != SHIPPED_DIR.resolve():
         return
     key = f"{folder.name}/{WEIGHTS_FILE}"
