@@ -273,7 +273,18 @@ def test_extender_chunks_join_exactly(rate):
     assert np.abs(chunked - whole).max() < 1e-5
 
 
-PIPELINE_CASES = [("apnet", 48_000)] + [(family, 44_100) for family in FAMILIES]
+#: Every family the pipeline runs (a vocoder is refused there: it extends nothing).
+PIPELINE_CASES = [("apnet", 48_000)] + [(family, 44_100) for family in FAMILIES
+                                        if registry.get_class(family).default_task != "vocoder"]
+
+
+def test_the_pipeline_refuses_a_vocoder_family(user_models):
+    from audio_upscaler.errors import UpscalerError
+    from audio_upscaler.pipeline import Upscaler
+
+    tiny("vocos").save(user_models / "voc")
+    with pytest.raises(UpscalerError, match="'voc' is a vocoder"):
+        Upscaler("voc", 48_000).upscale(Audio(np.zeros((1, 1600), np.float32), 16_000))
 
 
 @pytest.mark.parametrize(("family", "rate"), PIPELINE_CASES)
