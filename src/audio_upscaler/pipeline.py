@@ -42,15 +42,14 @@ SILENCE_PEAK_DBFS = -100.0
 #: residue (the default model leaves about -138 dBFS on zeros, a band merge's rounding -180 dBFS),
 #: not content: it is set to zero, so digital silence stays digital silence through dither (dBFS).
 RESIDUE_DBFS = -120.0
-#: Band extenders see their input without its slow part (a DC offset, drift of a few Hz), which
-#: is added back to their output: two trailing moving averages of this many seconds in a row, a
-#: low-pass that keeps 81 % at 5 Hz, has nulls at multiples of 20 Hz and lets under -27 dB through
-#: from 30 Hz up, under -40 dB from 65 Hz (bass reaches the models much as in training). The
-#: models were trained on audio without DC: an offset of 0.01 (-40 dBFS) raised ``default``'s LSD
-#: above the cutoff by 2-10 % on the fixture clips, 0.05 by 4-11 %; with this, 0.1-0.9 % and
-#: 0.5-3.3 %. Trailing, so it needs past context only and adds no latency to a stream (offline:
-#: 0.1 s more context per chunk, about 2-3 % more model work).
-SLOW_PART_SECONDS = 0.05
+#: Band extenders see their input without its slow part (a DC offset, drift under a few Hz),
+#: which is added back to their output: two trailing moving averages of this many seconds in a
+#: row, a low-pass that keeps 41 % at 5 Hz, has nulls at multiples of 10 Hz and lets under -40 dB
+#: through from 40 Hz up (bass reaches the models as it did in training). The models were trained
+#: on audio without DC: an offset of 0.01 (-40 dBFS) raised ``default``'s LSD above the cutoff by
+#: 2-10 % on the fixture clips, 0.05 by 4-11 %; with this, 0.3-1 % and 1-3.5 %. Trailing, so it
+#: needs past context only and adds no latency to a stream (offline chunks: 5 % more model work).
+SLOW_PART_SECONDS = 0.1
 SLOW_PART_PASSES = 2
 STEREO_MODES = ("independent", "mid-side")
 MIN_RATE, MAX_RATE = 8_000, 768_000
