@@ -42,15 +42,6 @@ SILENCE_PEAK_DBFS = -100.0
 #: residue (the default model leaves about -138 dBFS on zeros, a band merge's rounding -180 dBFS),
 #: not content: it is set to zero, so digital silence stays digital silence through dither (dBFS).
 RESIDUE_DBFS = -120.0
-#: Band extenders see their input without its slow part (a DC offset, drift under a few Hz),
-#: which is added back to their output: two trailing moving averages of this many seconds in a
-#: row, a low-pass that keeps 41 % at 5 Hz, has nulls at multiples of 10 Hz and lets under -40 dB
-#: through from 40 Hz up (bass reaches the models as it did in training). The models were trained
-#: on audio without DC: an offset of 0.01 (-40 dBFS) raised ``default``'s LSD above the cutoff by
-#: 2-10 % on the fixture clips, 0.05 by 4-11 %; with this, 0.3-1 % and 1-3.5 %. Trailing, so it
-#: needs past context only and adds no latency to a stream (offline chunks: 5 % more model work).
-SLOW_PART_SECONDS = 0.1
-SLOW_PART_PASSES = 2
 STEREO_MODES = ("independent", "mid-side")
 MIN_RATE, MAX_RATE = 8_000, 768_000
 BLOCK_FRAMES = 65_536
@@ -372,7 +363,7 @@ class Upscaler:
             return
         sr = self.target_rate
         window_fn, merge_ctx = self.band_stage(extender, cutoff, channels, source)
-        context = extender.context_samples(sr) + merge_ctx + slow_part_context(sr)
+        context = extender.context_samples(sr) + merge_ctx
         align = extender.alignment(sr)
         hop = -(-max(int(self.chunk_seconds * sr), 4 * context) // align) * align  # round up to the grid
         fade = min(2 * context, int(0.02 * sr))
@@ -416,8 +407,7 @@ class Upscaler:
 
         def process(window: np.ndarray) -> np.ndarray:
             x = _to_mid_side(window) if mid_side else window
-            slow = _slow_part(x, slow_part_length(sr))
-            predicted = extender.extend(x - slow, sr, cutoff) + slow
+            predicted = extender.extend(x, sr, cutoff)
             merged = merge_bands(x, predicted, sr, cutoff) if extender.keeps_low_band else predicted
             if air_limit:
                 merged = merge_bands(merged, x, sr, air_limit)
@@ -514,30 +504,6 @@ def _report_progress(blocks: Iterable[np.ndarray], total: int, progress: Progres
         if progress:
             progress(min(done, total), total)
         yield block
-
-
-def slow_part_length(sample_rate: int) -> int:
-    """Samples in one trailing moving average of :data:`SLOW_PART_SECONDS`."""
-    return int(SLOW_PART_SECONDS * sample_rate)
-
-
-def slow_part_context(sample_rate: int) -> int:
-    """The past context (on top of the extender's and the band merges') windows need for the slow part."""
-    return SLOW_PART_PASSES * slow_part_length(sample_rate)
-
-
-def _slow_part(x: np.ndarray, length: int) -> np.ndarray:
-    """``[C, T]`` -> ``[C, T]`` float32: :data:`SLOW_PART_PASSES` trailing moving averages of
-    ``length`` samples in a row (each over the samples there are, at the start). A sample depends
-    only on the ``SLOW_PART_PASSES * (length - 1)`` before it, so windows with
-    :func:`slow_part_context` of past give the same values as one long call."""
-    y = x.astype(np.float64)
-    hi = np.arange(1, x.shape[1] + 1)
-    lo = np.maximum(hi - length, 0)
-    for _ in range(SLOW_PART_PASSES):
-        total = np.cumsum(np.pad(y, ((0, 0), (1, 0))), axis=1)
-        y = (total[:, hi] - total[:, lo]) / (hi - lo)
-    return y.astype(np.float32)
 
 
 def _silence_kept(out: np.ndarray, window: np.ndarray) -> np.ndarray:

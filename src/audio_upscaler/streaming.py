@@ -78,7 +78,7 @@ class StreamingUpscaler:
                  cutoff_hz: float | None = None, quality: str = "vhq", stereo: str = "independent",
                  air: bool = False, remove_dc: bool = False, limiter: bool = True, backend: str = "torch",
                  hop: int | None = None):
-        from .pipeline import AIR_LIMIT_HZ, LOSSLESS_CEILING_DBFS, Upscaler, slow_part_context
+        from .pipeline import AIR_LIMIT_HZ, LOSSLESS_CEILING_DBFS, Upscaler
 
         whole = lambda value, what: int(finite_number(value, what))  # noqa: E731
         block_size, channels = whole(block_size, "block size"), whole(channels, "channels")
@@ -117,8 +117,7 @@ class StreamingUpscaler:
             self._fn, self.past, self.lookahead, align = None, 0, 0, 1
         else:
             self._fn, merge = upscaler.band_stage(extender, self.cutoff_hz, self.channels)
-            # the offline context (same sample grid), the extender's slow part's included
-            self.past = extender.context_samples(sr) + merge + slow_part_context(sr)
+            self.past = extender.context_samples(sr) + merge  # the offline context: same sample grid
             self.lookahead = lookahead_samples(extender, sr) + merge
             align = extender.alignment(sr)
         self.hop = -(-int(hop or math.ceil(self.block_size * sr / self.input_rate)) // align) * align
