@@ -270,7 +270,7 @@ def test_upscale_says_when_a_user_folder_shadows_a_shipped_model(capsys, wav_16k
     registry.build("apnet", n_blocks=1, dim=16).save(users / "default")
     registry.build("apnet", n_blocks=1, dim=16).save(users / "mine")
     code, _, err = run_cli(capsys, "upscale", wav_16k, "-o", tmp_path / "b.flac", "-m", "default")
-    assert code == 0 and f"-> model 'default' (" in err and f"[weights from {users / 'default'}, not the shipped ones]" in err
+    assert code == 0 and "-> model 'default' (" in err and f"[weights from {users / 'default'}, not the shipped ones]" in err
     code, _, err = run_cli(capsys, "upscale", wav_16k, "-o", tmp_path / "c.flac", "-m", "mine")
     assert code == 0 and "not the shipped ones" not in err  # no shipped model of that name
 

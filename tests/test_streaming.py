@@ -273,6 +273,17 @@ def run_cli(args: list[str], data: bytes, env_models: str | None = None) -> subp
                           env=env, timeout=120)
 
 
+def wav_bytes(pcm: np.ndarray, channels: int, rate: int) -> bytes:
+    """A 16-bit WAV stream of interleaved int16 ``pcm``."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
 def test_cli_stream_raw_and_wav(x):
     """Raw s16 in -> raw out, and WAV in -> WAV out (``--trim``: aligned with the input); both
     match the library's stream. The non-neural extender keeps the subprocesses free of torch."""
@@ -285,13 +296,7 @@ def test_cli_stream_raw_and_wav(x):
     assert raw.returncode == 0, raw.stderr.decode()
     y = np.frombuffer(raw.stdout, "<i2").reshape(-1, 2).T / 32768.0
 
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(INPUT_RATE)
-        w.writeframes(pcm.tobytes())
-    wav = run_cli(["stream", *options, "--trim"], buf.getvalue())
+    wav = run_cli(["stream", *options, "--trim"], wav_bytes(pcm, 2, INPUT_RATE))
     assert wav.returncode == 0, wav.stderr.decode()
     with wave.open(io.BytesIO(wav.stdout)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (rate, 2, 2)
@@ -325,13 +330,7 @@ def test_cli_stream_wav_stops_at_the_end_of_its_data_chunk():
     rate = 16_000
     t = np.arange(rate) / rate
     pcm = np.round(0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    plain = buf.getvalue()
+    plain = wav_bytes(pcm, 1, rate)
     body = b"INFOISFT" + struct.pack("<I", 190) + b"Z" * 190
     tail = b"LIST" + struct.pack("<I", len(body)) + body
     tagged = plain[:4] + struct.pack("<I", len(plain) - 8 + len(tail)) + plain[8:] + tail
