@@ -500,6 +500,12 @@ def test_an_export_of_a_shipped_name_is_checked_against_the_shipped_weights(tmp_
     rc, err = _upscale_by_name("default", tmp_path, capsys)
     assert (f"run `audio-upscaler export default --quantize int8-static -o {models / 'default' / 'onnx'} --overwrite` "
             "again") in err, err
+    manifest = json.loads(path.read_text())  # a pruned export: the command prunes the same way again
+    manifest["report"]["pruning"] = {"method": "random", "target_sparsity": 0.5, "fine_tune_steps": 200}
+    path.write_text(json.dumps(manifest))
+    rc, err = _upscale_by_name("default", tmp_path, capsys)
+    assert ("run `audio-upscaler export default --quantize int8-static --prune 0.5 --prune-method random "
+            f"--fine-tune-steps 200 -o {models / 'default' / 'onnx'} --overwrite` again") in err, err
 
 
 def test_an_export_without_the_fingerprint_runs_with_a_note(tmp_path, monkeypatch, capsys):

@@ -192,8 +192,15 @@ def _remake(name: str, folder: Path, manifest: ExportManifest) -> str:
     quantize = {"int8-dynamic": "int8", "int8-static": "int8-static"}.get(manifest.quantization or "")
     if quantize:
         words += ["--quantize", quantize]
+    pruning = manifest.report.get("pruning") or {}
+    if pruning.get("target_sparsity"):
+        words += ["--prune", f"{pruning['target_sparsity']:g}"]
+        if pruning.get("method", "magnitude") != "magnitude":
+            words += ["--prune-method", str(pruning["method"])]
+        if pruning.get("fine_tune_steps"):
+            words += ["--fine-tune-steps", str(int(pruning["fine_tune_steps"]))]
     default = user_dir() / name / ONNX_SUBDIR  # where `export NAME` writes an fp32 ONNX export
-    if quantize or folder.resolve() != default.resolve():
+    if quantize or pruning.get("target_sparsity") or folder.resolve() != default.resolve():
         words += ["-o", str(folder), "--overwrite"]
     return " ".join(shlex.quote(w) for w in words)
 
