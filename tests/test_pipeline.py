@@ -232,7 +232,7 @@ def test_a_cutoff_out_of_range_is_refused(cutoff):
         Upscaler("sbr", 48_000, cutoff_hz=cutoff)
 
 
-@pytest.mark.parametrize("setting", [dict(target_rate=float("nan")), dict(target_rate="fast"),
+@pytest.mark.parametrize("setting", [dict(target_rate=float("nan")), dict(target_rate="fast"), dict(target_rate=48_000.5),
                                      dict(chunk_seconds=float("nan")), dict(chunk_seconds=0), dict(chunk_seconds=-1),
                                      dict(cutoff_hz="8k"), dict(normalize_dbfs="loud"),
                                      dict(normalize_dbfs=float("nan"))])

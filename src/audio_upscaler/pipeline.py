@@ -158,6 +158,8 @@ class Upscaler:
     ) -> None:
         if not MIN_RATE <= finite_number(target_rate, "target rate") <= MAX_RATE:
             raise UpscalerError(f"target rate {target_rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+        if float(target_rate) != int(float(target_rate)):  # 48000.5 was cut to 48000 without a word
+            raise UpscalerError(f"target rate must be a whole number of Hz, got {target_rate}")
         normalize_dbfs = None if normalize_dbfs is None else finite_number(normalize_dbfs, "normalize level")
         cutoff_hz = None if cutoff_hz is None else finite_number(cutoff_hz, "cutoff")
         if not finite_number(chunk_seconds, "chunk length") > 0:
