@@ -375,6 +375,14 @@ def test_wav_header_of_a_stream_longer_than_4_gib_says_unknown_length():
         assert len(header) == 44 and pcm.read_wav_start(io.BytesIO(header)) == (fmt, None)
 
 
+def test_a_stream_says_why_it_runs_its_model():
+    """The plan's reason (with any note on the model, e.g. an ONNX export that cannot be checked
+    against the installed weights) was dropped by streams."""
+    assert StreamingUpscaler("sbr", 16_000, 48_000, 160).reason == "chosen by the user"
+    done = run_cli(["stream", "-m", "sbr", "--input-rate", "16000"], b"\x00\x00" * 100)
+    assert done.returncode == 0 and "streaming with 'sbr' (chosen by the user): 16000 Hz" in done.stderr.decode()
+
+
 def test_cli_stream_says_when_the_input_ends_inside_a_frame():
     """3 bytes of s16 stereo past the last whole frame were dropped without a word."""
     frames = np.zeros((100, 2), "<i2").tobytes()

@@ -105,12 +105,12 @@ class StreamingUpscaler:
         self.cutoff_hz = float(self.input_rate / 2 if cutoff_hz is None else cutoff_hz)
         upscaler = Upscaler("none", self.target_rate, quality=quality, stereo=stereo, air=air, cutoff_hz=self.cutoff_hz,
                             backend=backend)
-        self.name, extender = _resolve(model, backend)
+        self.name, self.reason, extender = _resolve(model, backend)
         if air:
             extender = with_air(extender, self.target_rate)
         limit = self.target_rate / 2 if air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if extender is not None and self.cutoff_hz >= 0.98 * limit:  # nothing to add (as the pipeline)
-            self.name, extender = "none", None
+            self.name, self.reason, extender = "none", "the cutoff leaves nothing to add", None
 
         sr = self.target_rate
         if extender is None:
@@ -243,17 +243,18 @@ class StreamingUpscaler:
         return worst
 
 
-def _resolve(model: Any, backend: str) -> tuple[str, BandExtender | None]:
-    """``(name, extender)`` for a model object, an extender or a name (``None``: resampling only)."""
+def _resolve(model: Any, backend: str) -> tuple[str, str, BandExtender | None]:
+    """``(name, reason, extender)`` for a model object, an extender or a name (extender ``None``:
+    resampling only; ``reason``: why that model, with any note on it, as the offline plan says)."""
     if isinstance(model, str):
         from .extenders import choose_extender, get_extender
 
-        name, _ = choose_extender(model, full_band=False, lossy=False, backend=backend)
-        return name, get_extender(name, backend)
+        name, reason = choose_extender(model, full_band=False, lossy=False, backend=backend)
+        return name, reason, get_extender(name, backend)
     if hasattr(model, "extend"):
-        return getattr(model, "name", type(model).__name__), model
+        return getattr(model, "name", type(model).__name__), "given as an extender", model
     from .models.base import ModelExtender, UpscalerModel
 
     if not isinstance(model, UpscalerModel):
         raise UpscalerError(f"cannot stream through a {type(model).__name__}; pass a model, an extender or a name")
-    return model.family, ModelExtender(model, model.family)
+    return model.family, "given as a model", ModelExtender(model, model.family)

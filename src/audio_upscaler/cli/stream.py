@@ -79,7 +79,7 @@ def _streamer(args, input_rate: int, channels: int):
     streamer = StreamingUpscaler(args.model, input_rate, args.rate, args.block, channels=channels, cutoff_hz=args.cutoff,
                                  quality=args.quality, limiter=not args.no_limiter, backend=args.runtime)
     if not args.quiet:
-        print(f"streaming with '{streamer.name}': {input_rate} Hz -> {args.rate} Hz, {channels} ch, block {args.block}; "
+        print(f"streaming with '{streamer.name}' ({streamer.reason}): {input_rate} Hz -> {args.rate} Hz, {channels} ch, block {args.block}; "
               f"latency {streamer.latency_samples} samples ({1000 * streamer.latency_seconds:.1f} ms)", file=sys.stderr)
     return streamer
 
