@@ -14,13 +14,13 @@ process.  Every pool's workers are therefore stopped explicitly after its shutdo
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import UpscalerError
+from ..hardware import usable_cpus
 from .jobs import Job
 from .worker import JobResult, Settings, init_worker, run_job, upscaler_for
 
@@ -29,14 +29,6 @@ WORKER_MEMORY_BYTES = 1 << 30
 CRASH_REASON = "the worker process died while processing this file (out of memory, or a crash in a decoder)"
 
 JobFn = Callable[[Job, Settings], JobResult]
-
-
-def cpu_cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def default_workers(n_jobs: int, requested: int | None = None, cores: int | None = None,
@@ -56,7 +48,7 @@ def default_workers(n_jobs: int, requested: int | None = None, cores: int | None
             import psutil
 
             available_bytes = psutil.virtual_memory().available
-        wanted = min(cores or cpu_cores(), max(1, available_bytes // WORKER_MEMORY_BYTES))
+        wanted = min(cores or usable_cpus(), max(1, available_bytes // WORKER_MEMORY_BYTES))
     return max(1, min(wanted, n_jobs))
 
 
@@ -76,7 +68,7 @@ def run_local(jobs: Iterable[Job], settings: Settings, workers: int, job_fn: Job
 
 def _run_pool(jobs: Iterator[Job], settings: Settings, workers: int, job_fn: JobFn) -> Iterator[JobResult]:
     context = multiprocessing.get_context("spawn")  # no fork of a parent that may hold threads
-    threads = max(1, cpu_cores() // workers)
+    threads = max(1, usable_cpus() // workers)
     suspects: deque[Job] = deque()  # in flight when a worker died: rerun alone
     while True:
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(settings, threads))

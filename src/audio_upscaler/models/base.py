@@ -145,9 +145,8 @@ class UpscalerModel(nn.Module):
         try:
             model = registry.build(meta["family"], **settings)
         except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as exc:  # e.g. a negative width
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UpscalerError(f"{Path(path) / CONFIG_FILE} does not describe a usable '{meta['family']}' "
-                                f"model: {first}") from exc
+                                f"model: {_first_line(exc)}") from exc
         model.task = meta.get("task", model.task)
         if model.task not in TASKS:
             raise UpscalerError(f"{path}: unknown task '{model.task}' (expected one of: {', '.join(TASKS)})")
@@ -156,15 +155,19 @@ class UpscalerModel(nn.Module):
         try:
             state = load_file(str(Path(path) / WEIGHTS_FILE))
         except (SafetensorError, OSError) as exc:  # a truncated or foreign file
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UpscalerError(f"cannot read the weights {Path(path) / WEIGHTS_FILE} (damaged or not "
-                                f"safetensors): {first}") from exc
+                                f"safetensors): {_first_line(exc)}") from exc
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise UpscalerError(f"weights in {path} do not match their config: {str(exc).splitlines()[0]}") from exc
         return model.eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def read_config(path: str | Path) -> dict:

@@ -175,7 +175,7 @@ def installed_folder(name: str) -> Path | None:
 
 def shadowing_user_folder(name: str) -> Path | None:
     """The user folder that shadows the shipped model ``name``, if one does (it is what loads)."""
-    folder = _model_dirs().get(name)
+    folder = installed_folder(name)
     shipped = SHIPPED_DIR / name
     return folder if folder is not None and folder != shipped and _is_model_dir(shipped) else None
 
