@@ -280,14 +280,7 @@ class Upscaler:
     # ------------------------------------------------------------------ planning
 
     def _check_rates(self, input_rate: int) -> None:
-        if self.cutoff_hz is not None and self.cutoff_hz >= input_rate / 2:
-            raise UpscalerError(f"cutoff {self.cutoff_hz:.6g} Hz is not below the input's Nyquist frequency "
-                                f"{input_rate / 2:.0f} Hz: nothing above it to extend")
-        if self.target_rate < input_rate:
-            raise UpscalerError(
-                f"target rate {self.target_rate} Hz is below the input rate {input_rate} Hz; "
-                "choose --rate of at least the input rate"
-            )
+        check_rates(input_rate, self.target_rate, self.cutoff_hz)
 
     def _plan(self, report) -> tuple[str, str, float]:
         """Choose the model and the cutoff from the analysis report."""
@@ -497,6 +490,17 @@ def _chain_flush(blocks: Iterable[np.ndarray], stage) -> Iterator[np.ndarray]:
     for block in blocks:
         yield stage.process(block)
     yield stage.flush()
+
+
+def check_rates(input_rate: int, target_rate: int, cutoff_hz: float | None) -> None:
+    """:class:`UpscalerError` unless a cutoff given by the user (Hz) lies below the input's Nyquist
+    frequency and the target rate is at least the input rate (offline and streaming alike)."""
+    if cutoff_hz is not None and cutoff_hz >= input_rate / 2:
+        raise UpscalerError(f"cutoff {cutoff_hz:.6g} Hz is not below the input's Nyquist frequency "
+                            f"{input_rate / 2:.0f} Hz: nothing above it to extend")
+    if target_rate < input_rate:
+        raise UpscalerError(f"target rate {target_rate} Hz is below the input rate {input_rate} Hz; "
+                            "choose --rate of at least the input rate")
 
 
 def _report_progress(blocks: Iterable[np.ndarray], total: int, progress: ProgressFn | None) -> Iterator[np.ndarray]:

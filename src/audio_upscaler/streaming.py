@@ -78,7 +78,7 @@ class StreamingUpscaler:
                  cutoff_hz: float | None = None, quality: str = "vhq", stereo: str = "independent",
                  air: bool = False, remove_dc: bool = False, limiter: bool = True, backend: str = "torch",
                  hop: int | None = None):
-        from .pipeline import AIR_LIMIT_HZ, LOSSLESS_CEILING_DBFS, Upscaler
+        from .pipeline import AIR_LIMIT_HZ, LOSSLESS_CEILING_DBFS, Upscaler, check_rates
 
         whole = lambda value, what: int(finite_number(value, what))  # noqa: E731
         block_size, channels = whole(block_size, "block size"), whole(channels, "channels")
@@ -93,13 +93,9 @@ class StreamingUpscaler:
         if not 1 <= channels <= MAX_CHANNELS:
             raise UpscalerError(f"channels must be between 1 and {MAX_CHANNELS}, got {channels}")
         check_rate(input_rate, "input rate")
-        if target_rate < input_rate:
-            raise UpscalerError(f"target rate {target_rate} Hz is below the input rate {input_rate} Hz")
+        check_rates(input_rate, target_rate, cutoff_hz)  # as the offline pipeline
         if hop is not None and hop < 1:  # a hop of 0 or less never advances: the stream would hang
             raise UpscalerError(f"hop must be at least 1 sample, got {hop}")
-        if cutoff_hz is not None and cutoff_hz >= input_rate / 2:  # as the offline pipeline
-            raise UpscalerError(f"cutoff {cutoff_hz:.6g} Hz is not below the input's Nyquist frequency "
-                                f"{input_rate / 2:.0f} Hz: nothing above it to extend")
         self.input_rate, self.target_rate = input_rate, target_rate
         self.block_size, self.channels = block_size, channels
         self.cutoff_hz = float(self.input_rate / 2 if cutoff_hz is None else cutoff_hz)
