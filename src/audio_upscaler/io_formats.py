@@ -36,8 +36,9 @@ EXTENSIONS = {
     ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg", ".opus": "opus", ".m4a": "m4a",
 }
 CONTAINERS = ("wav", "flac", "aiff", "mp3", "ogg", "opus", "m4a")
-#: Names ``--format`` takes: the containers, and ``alac`` for Apple Lossless in an M4A file.
-FORMAT_NAMES = CONTAINERS + ("alac",)
+#: ``--format`` names that are not container names, and the container each writes.
+FORMAT_ALIASES = {"alac": "m4a"}  # Apple Lossless in an M4A file
+FORMAT_NAMES = CONTAINERS + tuple(FORMAT_ALIASES)
 LOSSLESS = ("wav", "flac", "aiff")  # PCM containers written by libsndfile (M4A holds ALAC or AAC)
 
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -291,7 +292,7 @@ def _container(path: str | Path, format: str | None) -> str:
         name = format.lower().lstrip(".")
         if name not in FORMAT_NAMES:
             raise UpscalerError(f"unknown output format '{format}'; use one of: {', '.join(FORMAT_NAMES)}")
-        return "m4a" if name == "alac" else name
+        return extension_for(name)
     suffix = Path(path).suffix.lower()
     if suffix not in EXTENSIONS:
         raise UpscalerError(
@@ -302,8 +303,9 @@ def _container(path: str | Path, format: str | None) -> str:
 
 
 def extension_for(format: str) -> str:
-    """The file extension (no dot) of a ``--format`` name: the container's own, ``m4a`` for ``alac``."""
-    return "m4a" if format == "alac" else format
+    """The container of a ``--format`` name, which is also its file extension (no dot): the
+    name itself, or the container of an alias (``alac`` -> ``m4a``)."""
+    return FORMAT_ALIASES.get(format, format)
 
 
 def _check_range(what: str, value: float, low: float, high: float) -> None:

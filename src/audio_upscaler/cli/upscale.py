@@ -77,7 +77,7 @@ def output_path(args) -> str:
     """The output file the options ask for; refuses an empty ``-o`` and a ``--format`` that
     contradicts the output's audio extension (FLAC data in ``x.wav``)."""
     from ..errors import UpscalerError
-    from ..io_formats import EXTENSIONS
+    from ..io_formats import EXTENSIONS, extension_for
 
     if args.output is None:
         return default_output(args.input, args.format)
@@ -85,8 +85,7 @@ def output_path(args) -> str:
         raise UpscalerError("the output file name (-o) is empty")
     suffix = Path(args.output).suffix.lower()
     meant = EXTENSIONS.get(suffix)
-    compatible = {("ogg", "opus"), ("m4a", "alac")}
-    if args.format and meant and meant != args.format and (meant, args.format) not in compatible:
+    if args.format and meant and meant != extension_for(args.format) and not (meant == "ogg" and args.format == "opus"):
         raise UpscalerError(
             f"--format {args.format} does not match the output's extension '{suffix}' ({meant}); "
             f"name the output .{args.format}, or leave out --format")
