@@ -374,6 +374,14 @@ def test_streaming_runs_an_onnx_export(onnx_model_dir):
     assert np.abs(runs[0] - runs[1]).max() < TOLERANCE
 
 
+def upscale_without_torch(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    """``audio-upscaler upscale ARGS`` in a fresh interpreter that fails if torch gets imported."""
+    script = ("import sys; from audio_upscaler.cli import main; "
+              f"rc = main(['upscale', *{args!r}]); "
+              "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, env=env)
+
+
 def test_cli_export_then_upscale_without_torch(onnx_model_dir, tmp_path):
     from audio_upscaler.cli import main
 
@@ -385,11 +393,8 @@ def test_cli_export_then_upscale_without_torch(onnx_model_dir, tmp_path):
 
     source = tmp_path / "in.wav"
     write_audio(source, Audio(check_clips(22_050, seconds=0.5, cutoffs_hz=(5000.0,))[0].degraded, 22_050))
-    script = ("import sys; from audio_upscaler.cli import main; "
-              f"rc = main(['upscale', {str(source)!r}, '-o', {str(tmp_path / 'out.wav')!r}, '-m', {str(out)!r}, "
-              "'--backend', 'onnxruntime', '-q']); "
-              "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    done = upscale_without_torch([str(source), "-o", str(tmp_path / "out.wav"), "-m", str(out), "--backend",
+                                  "onnxruntime", "-q"])
     assert done.returncode == 0, done.stderr.decode()
     from audio_upscaler.io import probe
 
@@ -536,11 +541,7 @@ def test_an_export_run_by_name_is_checked_without_torch(onnx_model_dir, tmp_path
     folder shadowing a shipped model), used to import torch through models.base."""
     source = tmp_path / "in.wav"
     write_audio(source, Audio(check_clips(16_000, seconds=0.3, cutoffs_hz=(5000.0,))[0].degraded, 16_000))
-    script = ("import sys; from audio_upscaler.cli import main; "
-              f"rc = main(['upscale', {str(source)!r}, '-o', {str(tmp_path / 'out.wav')!r}, '-m', 'tiny', "
-              "'--runtime', 'onnxruntime']); "
-              "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
-    env = {**os.environ, "AUDIO_UPSCALER_MODELS": str(onnx_model_dir)}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, env=env)
+    done = upscale_without_torch([str(source), "-o", str(tmp_path / "out.wav"), "-m", "tiny", "--runtime", "onnxruntime"],
+                                 {**os.environ, "AUDIO_UPSCALER_MODELS": str(onnx_model_dir)})
     assert done.returncode == 0, done.stderr.decode()
     assert "records no fingerprint" in done.stderr.decode()  # the fixture's export records no source
