@@ -165,11 +165,13 @@ def test_fill_ceiling_keeps_chunked_output_equal_to_a_whole_call():
 
 
 def assert_chunk_equals_whole_call(model, seconds: float, start_steps: int) -> None:
-    """A stretch of 10 alignment steps from ``start_steps`` in, computed with ``context_samples()``
-    of context on each side, equals the same stretch of a call on the whole harmonic tone."""
+    """A stretch of 10 alignment steps, ``start_steps`` after the first ``context_samples()``,
+    computed with that much context on each side, equals the same stretch of a call on the whole
+    harmonic tone (with a DC offset, so that the DC estimate's reach is counted too)."""
     ctx, a = model.context_samples(), model.alignment()
-    x = torch.from_numpy(harmonic_tone(48_000, seconds))[None]
-    start, length = start_steps * a, 10 * a
+    x = torch.from_numpy(harmonic_tone(48_000, seconds))[None] + 0.1
+    start, length = (-(-ctx // a) + start_steps) * a, 10 * a
+    assert start + length + ctx <= x.shape[-1]
     with torch.no_grad():
         whole = model(x, torch.tensor([6000.0]))[..., start : start + length]
         part = model(x[..., start - ctx : start + length + ctx], torch.tensor([6000.0]))[..., ctx : ctx + length]
