@@ -121,12 +121,14 @@ def test_broken_input_gives_one_line_exit_2_and_no_output(capsys, tmp_path, case
     assert seconds < TIME_LIMIT_S
 
 
-def test_input_rate_above_the_target_is_refused(capsys, tmp_path):
+def test_input_rate_above_the_target_is_resampled_down(capsys, tmp_path):
+    """A 768 kHz file asked for at the default 48 kHz is written at 48 kHz, and the plan says why."""
     sf.write(tmp_path / "fast.wav", tone(768_000, 0.05), 768_000, subtype="PCM_24")
-    code, _, err, _ = run_cli(capsys, "upscale", tmp_path / "fast.wav", "-o", tmp_path / "out.flac", "-q")
-    assert code == 2
-    assert_one_line_error(err, "below the input rate 768000 Hz")
-    assert not (tmp_path / "out.flac").exists()
+    code, _, err, _ = run_cli(capsys, "upscale", tmp_path / "fast.wav", "-o", tmp_path / "out.flac")
+    assert code == 0, err
+    assert "below the input's 768000 Hz: resampled down" in err
+    assert sf.info(tmp_path / "out.flac").samplerate == 48_000
+    assert sf.info(tmp_path / "out.flac").frames == 2_400
 
 
 # ---- odd but valid inputs: a correct result ---------------------------------------------------

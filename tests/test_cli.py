@@ -207,7 +207,7 @@ def test_bad_input_gives_one_line_and_no_output(capsys, tmp_path, case):
 
 def test_request_errors(capsys, wav_16k, tmp_path):
     cases = [
-        (["-o", tmp_path / "a.flac", "--rate", "8000"], "below the input rate"),
+        (["-o", tmp_path / "a.flac", "--rate", "8000", "--cutoff", "5000"], "not below the target rate's Nyquist frequency 4000"),
         (["-o", wav_16k, "--overwrite"], "input"),
         (["-o", tmp_path / "a.xyz"], "format"),
         (["-o", tmp_path / "a.mp3", "--rate", "96000"], "MP3"),

@@ -124,11 +124,40 @@ def test_clipping_without_the_limiter_is_counted(tmp_path, capsys):
     assert f"note: {unlimited.clipped_samples} samples went beyond full scale and were clipped (the limiter is off" in err
 
 
-def test_target_below_input_is_refused():
+def energy_between_db(x: np.ndarray, rate: int, low_hz: float, high_hz: float) -> float:
+    """Energy (dB, Welch) of mono ``x [1, T]`` between ``low_hz`` and ``high_hz``."""
+    f, p = welch(x[0], rate, nperseg=4096)
+    return float(10 * np.log10(p[(f >= low_hz) & (f < high_hz)].sum() + 1e-30))
+
+
+def test_a_target_rate_below_the_input_rate_resamples_down_first(tmp_path):
+    """A 96 kHz file asked for at 48 kHz: full band, it is only resampled down (as soxr alone does);
+    content stopping at 6 kHz is resampled down and then extended above 6 kHz. The plan says so."""
+    full = harmonic_tone(96_000, 1.0, f0=330.0)
+    sf.write(tmp_path / "full.wav", full.T, 96_000, subtype="FLOAT")
+    result = Upscaler("auto", 48_000).upscale_file(tmp_path / "full.wav", tmp_path / "full.flac")
+    assert result.model == "none"
+    assert "the target rate 48000 Hz is below the input's 96000 Hz: resampled down" in result.model_reason
+    written, rate = sf.read(tmp_path / "full.flac", dtype="float32", always_2d=True)
+    assert rate == 48_000 and written.shape[0] == output_length(full.shape[1], 96_000, 48_000)
+    expected = resample(full, 96_000, 48_000)
+    assert np.max(np.abs(written.T - expected)) < 1e-4  # 24-bit rounding and dither
+
+    narrow = resample(resample(harmonic_tone(96_000, 1.0, f0=330.0), 96_000, 12_000), 12_000, 96_000)
+    sf.write(tmp_path / "narrow.wav", narrow.T, 96_000, subtype="FLOAT")
+    result = Upscaler("sbr", 48_000).upscale_file(tmp_path / "narrow.wav", tmp_path / "narrow.flac")
+    assert result.model == "sbr" and result.cutoff_hz < 6_500 and "resampled down" in result.model_reason
+    out, rate = sf.read(tmp_path / "narrow.flac", dtype="float32", always_2d=True)
+    assert rate == 48_000
+    added = energy_between_db(out.T, 48_000, 8_000, 20_000) - energy_between_db(resample(narrow, 96_000, 48_000), 48_000, 8_000, 20_000)
+    assert added > 30  # the band above the cutoff was filled
+
+
+def test_a_cutoff_at_or_above_the_target_nyquist_is_refused():
     from audio_upscaler.errors import UpscalerError
 
-    with pytest.raises(UpscalerError, match="below the input rate"):
-        Upscaler("sbr", 44_100).upscale(Audio(np.zeros((1, 4800), np.float32), 48_000))
+    with pytest.raises(UpscalerError, match="not below the target rate's Nyquist frequency 22050 Hz"):
+        Upscaler("sbr", 44_100, cutoff_hz=23_000).upscale(Audio(np.zeros((1, 4800), np.float32), 96_000))
 
 
 def test_digital_silence_is_only_resampled_by_auto():

@@ -204,9 +204,20 @@ def test_air_streams_like_the_offline_pipeline(models_dir, x):
     assert error_db(y[:, streamer.latency_samples :], airy) < -60
 
 
+def test_a_stream_to_a_lower_rate_is_resampled_down_like_offline(x):
+    """A target rate below the input rate resamples down (as the offline pipeline), and says so."""
+    streamer = StreamingUpscaler("sbr", INPUT_RATE, 8_000, 320, channels=2)
+    assert streamer.name == "none"
+    assert "the target rate 8000 Hz is below the input's 16000 Hz: resampled down" in streamer.reason
+    y, _ = stream(streamer, x, [320])
+    reference = Upscaler("none", 8_000).upscale(Audio(x, INPUT_RATE)).samples
+    assert y.shape == (2, streamer.latency_samples + reference.shape[1])
+    assert error_db(y[:, streamer.latency_samples :], reference) < -60
+
+
 def test_bad_use_raises():
     with pytest.raises(UpscalerError):
-        StreamingUpscaler("none", 48_000, 16_000, 256)
+        StreamingUpscaler("none", 48_000, 16_000, 256, cutoff_hz=9_000)
     with pytest.raises(UpscalerError):
         StreamingUpscaler("none", 16_000, 48_000, 0)
     streamer = StreamingUpscaler("none", 16_000, 48_000, 256, channels=2, limiter=False)

@@ -320,7 +320,7 @@ class Upscaler:
             # itself fades or stops (a dark recording, a soundfont's samples): what lies under it is
             # kept or repaired, not replaced.
             cutoff, reason = wall, f"{reason}; a steep wall lies above where the content ends"
-        return name, reason, cutoff
+        return name, reason + downsampling_note(report.sample_rate, self.target_rate), cutoff
 
     def _restores(self, name: str) -> bool:
         """Whether model ``name`` restores the whole band (a codec-restoration model)."""
@@ -493,14 +493,22 @@ def _chain_flush(blocks: Iterable[np.ndarray], stage) -> Iterator[np.ndarray]:
 
 
 def check_rates(input_rate: int, target_rate: int, cutoff_hz: float | None) -> None:
-    """:class:`UpscalerError` unless a cutoff given by the user (Hz) lies below the input's Nyquist
-    frequency and the target rate is at least the input rate (offline and streaming alike)."""
-    if cutoff_hz is not None and cutoff_hz >= input_rate / 2:
-        raise UpscalerError(f"cutoff {cutoff_hz:.6g} Hz is not below the input's Nyquist frequency "
-                            f"{input_rate / 2:.0f} Hz: nothing above it to extend")
-    if target_rate < input_rate:
-        raise UpscalerError(f"target rate {target_rate} Hz is below the input rate {input_rate} Hz; "
-                            "choose --rate of at least the input rate")
+    """:class:`UpscalerError` unless a cutoff given by the user (Hz) lies below the input's and the
+    target's Nyquist frequencies (offline and streaming alike). A target rate below the input rate
+    is allowed: the input is resampled down first (:func:`downsampling_note`)."""
+    nyquist = min(input_rate, target_rate) / 2
+    if cutoff_hz is not None and cutoff_hz >= nyquist:
+        which = "input's" if input_rate <= target_rate else "target rate's"
+        raise UpscalerError(f"cutoff {cutoff_hz:.6g} Hz is not below the {which} Nyquist frequency "
+                            f"{nyquist:.0f} Hz: nothing above it to extend")
+
+
+def downsampling_note(input_rate: int, target_rate: int) -> str:
+    """``""``, or the plan's note that the input is resampled down to a lower target rate."""
+    if target_rate >= input_rate:
+        return ""
+    return (f"; the target rate {target_rate} Hz is below the input's {input_rate} Hz: "
+            f"resampled down, content above {target_rate / 2000:.4g} kHz is dropped")
 
 
 def _report_progress(blocks: Iterable[np.ndarray], total: int, progress: ProgressFn | None) -> Iterator[np.ndarray]:

@@ -78,7 +78,7 @@ class StreamingUpscaler:
                  cutoff_hz: float | None = None, quality: str = "vhq", stereo: str = "independent",
                  air: bool = False, remove_dc: bool = False, limiter: bool = True, backend: str = "torch",
                  hop: int | None = None):
-        from .pipeline import AIR_LIMIT_HZ, LOSSLESS_CEILING_DBFS, Upscaler, check_rates
+        from .pipeline import AIR_LIMIT_HZ, LOSSLESS_CEILING_DBFS, Upscaler, check_rates, downsampling_note
 
         whole = lambda value, what: int(finite_number(value, what))  # noqa: E731
         block_size, channels = whole(block_size, "block size"), whole(channels, "channels")
@@ -107,6 +107,7 @@ class StreamingUpscaler:
         limit = self.target_rate / 2 if air else min(AIR_LIMIT_HZ, self.target_rate / 2)
         if extender is not None and self.cutoff_hz >= 0.98 * limit:  # nothing to add (as the pipeline)
             self.name, self.reason, extender = "none", "the cutoff leaves nothing to add", None
+        self.reason += downsampling_note(input_rate, target_rate)
 
         sr = self.target_rate
         if extender is None:
