@@ -286,6 +286,52 @@ def test_make_pairs_refuses_what_it_used_to_mix_up_silently(tmp_path):
         make_pairs(src, out2, "bwe_8k_48k")
 
 
+def test_make_pairs_command_skips_unreadable_files_with_a_warning_each(tmp_path, capsys, monkeypatch):
+    """One broken file in a folder stopped ``make-pairs`` there: the good files after it got no
+    pairs. Now each bad file is one warning line and left out (no output of it); only a folder
+    with no readable file at all is an error."""
+    from audio_upscaler.cli import main
+    import audio_upscaler.io
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for name in ("a.wav", "c.wav"):
+        sf.write(src / name, full_band(44100, 0.5, 1, 0)[0], 44100)
+    (src / "b.wav").write_bytes(b"RIFF1234WAVEjunk")
+    (src / "d.flac").write_bytes(b"")
+    assert main(["data", "make-pairs", str(src), str(out), "--task", "bwe_8k_48k", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"warning: skipped {src / 'b.wav'}: not an audio file, or an audio format that cannot be decoded",
+        f"warning: skipped {src / 'd.flac'}: the file is empty (0 bytes)"]
+    assert [json.loads(line)["name"] for line in (out / "pairs.jsonl").read_text().splitlines()] == ["a", "c"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.flac")) == [
+        f"{d}/{n}.flac" for d in ("clean", "degraded", "low_rate") for n in ("a", "c")]
+    assert main(["data", "make-pairs", str(src), str(out), "--task", "bwe_8k_48k"]) == 0
+    assert f"2 pairs in {out} (task bwe_8k_48k), 2 files skipped\n" in capsys.readouterr().out
+
+    for name in ("a.wav", "c.wav"):
+        (src / name).unlink()
+    assert main(["data", "make-pairs", str(src), str(tmp_path / "none"), "--task", "bwe_8k_48k", "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[2:] == [f"error: no pairs written: none of the 2 audio files in {src} could be read"]
+    assert not (tmp_path / "none").exists()
+
+    sf.write(src / "e.wav", full_band(44100, 0.5, 1, 0)[0], 44100)  # a write that fails keeps no half pair
+    real_write = audio_upscaler.io.write_audio
+
+    def write_clean_only(path, *args, **kwargs):
+        if "degraded" in str(path):
+            raise UpscalerError(f"{path}: no space left on the device")
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(audio_upscaler.io, "write_audio", write_clean_only)
+    assert main(["data", "make-pairs", str(src), str(out), "--task", "bwe_8k_48k", "-q"]) == 2
+    assert "no space left" in capsys.readouterr().err
+    assert not (out / "clean/e.flac").exists()
+    assert [json.loads(line)["name"] for line in (out / "pairs.jsonl").read_text().splitlines()] == ["a", "c"]
+
+
 def test_a_hand_edited_manifest_with_wrong_types_is_one_error_line(tmp_path, capsys):
     """Values of the wrong type (a duration "abc", a null bandwidth or components list, an item
     given as a list, a NaN duration) and bytes that are not UTF-8 used to pass ``read_manifest``

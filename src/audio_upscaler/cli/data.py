@@ -81,10 +81,15 @@ def run_pairs(args) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
+        def skip(path: Path, reason: str) -> None:
+            skipped.append(path)
+            bar.write(f"warning: skipped {path}: {reason}", file=sys.stderr)
+
+        skipped: list[Path] = []
         records = make_pairs(args.input, args.output, args.task, seed=args.seed, split=args.split,
-                             kind=args.kind, max_seconds=args.max_seconds, progress=progress)
+                             kind=args.kind, max_seconds=args.max_seconds, progress=progress, on_skip=skip)
     if not args.quiet:
-        print(f"{len(records)} pairs in {args.output} (task {args.task})")
+        print(f"{len(records)} pairs in {args.output} (task {args.task}), {len(skipped)} files skipped")
     return 0
 
 

@@ -9,8 +9,10 @@ For every input file (a folder of audio, a corpus folder or a manifest) this wri
 
 and ``pairs.jsonl`` (one line per pair: paths relative to ``OUT``, task, cutoff, duration).
 Each file's degradation seed comes from its name, so pairs are reproducible; files whose
-outputs exist are skipped (resumable). An output folder holds the pairs of one task, seed and
-``max_seconds``: other settings are refused there, as are two inputs that would share a name.
+outputs exist are skipped (resumable). An input that cannot be read stops the run, or, given
+``on_skip``, is reported and left out (no output of it is written). An output folder holds the
+pairs of one task, seed and ``max_seconds``: other settings are refused there, as are two
+inputs that would share a name.
 """
 
 from __future__ import annotations
@@ -63,9 +65,14 @@ def list_sources(source: str | Path, split: str | None = None, kind: str | None 
 
 def make_pairs(source: str | Path, out: str | Path, task: str, seed: int = 0, split: str | None = None,
                kind: str | None = None, max_seconds: float | None = None,
-               progress: Callable[[int, int], None] | None = None) -> list[dict]:
+               progress: Callable[[int, int], None] | None = None,
+               on_skip: Callable[[Path, str], None] | None = None) -> list[dict]:
     """Write the pairs of ``task`` for every input (see the module docstring); returns the
-    ``pairs.jsonl`` records. ``max_seconds`` keeps only the start of long files."""
+    ``pairs.jsonl`` records. ``max_seconds`` keeps only the start of long files.
+
+    An input that cannot be read or processed raises :class:`UpscalerError`; with ``on_skip``
+    it is left out and ``on_skip(path, reason)`` is called instead (``reason`` one line), and
+    the error is raised only when no input gave a pair."""
     from ...degrade import TASKS
 
     spec = TASKS.get(task)
@@ -84,19 +91,32 @@ def make_pairs(source: str | Path, out: str | Path, task: str, seed: int = 0, sp
     settings = {"task": task, "seed": seed, "max_seconds": max_seconds}
     _check_settings(out, records.values(), settings)
     flushed = time.monotonic()
+    skipped = 0
     try:
         for done, item in enumerate(sources, 1):
             record = records.get(item.name)
             if not (record and _same_file(record.get("source"), item.path)
                     and all((out / record[k]).exists() for k in ("clean", "degraded"))):
-                records[item.name] = {**_write_pair(item, out, task, seed, max_seconds), **settings}
+                try:
+                    record, outputs = _make_pair(item, task, seed, max_seconds)
+                except UpscalerError as exc:
+                    if on_skip is None:
+                        raise
+                    skipped += 1
+                    on_skip(item.path, str(exc).removeprefix(f"{item.path}: "))
+                else:
+                    _write_outputs(out, outputs)
+                    records[item.name] = {**record, **settings}
             if time.monotonic() - flushed > 2.0:
                 _write_records(out / PAIRS_NAME, records)
                 flushed = time.monotonic()
             if progress:
                 progress(done, len(sources))
     finally:  # a file that fails (or Ctrl-C) keeps the pairs already written on record
-        _write_records(out / PAIRS_NAME, records)
+        if records or (out / PAIRS_NAME).exists():  # no empty output folder where nothing was written
+            _write_records(out / PAIRS_NAME, records)
+    if skipped == len(sources):
+        raise UpscalerError(f"no pairs written: none of the {skipped} audio files in {source} could be read")
     return [records[k] for k in sorted(records)]
 
 
@@ -129,11 +149,12 @@ def _check_settings(out: Path, records, settings: dict) -> None:
                                 "write these pairs to another folder")
 
 
-def _write_pair(item: Source, out: Path, task: str, seed: int, max_seconds: float | None) -> dict:
-    from ...audio import Audio
+def _make_pair(item: Source, task: str, seed: int, max_seconds: float | None) -> tuple[dict, list]:
+    """Read and degrade one input; returns its record and the ``(relative path, samples
+    [channels, time], rate in Hz)`` to write. Writes nothing, so a bad input leaves no output."""
     from ...degrade import TASKS, apply_task
     from ...dsp.resample import resample
-    from ...io import read_audio, write_audio
+    from ...io import read_audio
 
     spec = TASKS[task]
     audio = read_audio(item.path)
@@ -148,10 +169,23 @@ def _write_pair(item: Source, out: Path, task: str, seed: int, max_seconds: floa
     if result.low_rate_input is not None:
         record["low_rate"] = f"low_rate/{item.name}.flac"
         outputs.append((record["low_rate"], result.low_rate_input, spec.input_rate))
-    for relative, samples, sample_rate in outputs:
-        (out / relative).parent.mkdir(parents=True, exist_ok=True)
-        write_audio(out / relative, Audio(samples, sample_rate), overwrite=True)
-    return record
+    return record, outputs
+
+
+def _write_outputs(out: Path, outputs: list) -> None:
+    """Write a pair's files under ``out``; one that fails (or Ctrl-C) removes those written."""
+    from ...audio import Audio
+    from ...io import write_audio
+
+    written = []
+    try:
+        for relative, samples, sample_rate in outputs:
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            written.append(write_audio(out / relative, Audio(samples, sample_rate), overwrite=True))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _write_records(path: Path, records: dict[str, dict]) -> None:
