@@ -96,8 +96,32 @@ def test_normalize_leaves_silence_silent(tmp_path):
     assert np.abs(up.upscale(silence).samples).max() < 1e-6
     path = tmp_path / "silence.wav"
     sf.write(path, silence.samples.T, 16_000, subtype="PCM_16")
-    up.upscale_file(path, tmp_path / "out.wav")
+    result = up.upscale_file(path, tmp_path / "out.wav")
     assert np.abs(sf.read(tmp_path / "out.wav")[0]).max() < 1e-4
+    assert result.normalize_skipped and result.to_dict()["normalize_skipped"] is True
+
+
+def test_normalize_skipped_on_silence_is_said(tmp_path, capsys):
+    """``--normalize`` on a silent output was skipped without a word: the user asked for a level
+    and got none. The result says so, and the CLI prints a note (not for a normal output, nor
+    without --normalize)."""
+    import json
+
+    from audio_upscaler.cli import main
+
+    sf.write(tmp_path / "silence.wav", np.zeros(16_000), 16_000, subtype="PCM_16")
+    sf.write(tmp_path / "tone.wav", harmonic_tone(16_000, 1.0, top_hz=7_000).T * 0.5, 16_000, subtype="FLOAT")
+    note = "note: normalization skipped: the output peak is under -100 dBFS (silence or near-silence)\n"
+    for name, extra, skipped in [("silence", ["--normalize", "-1"], True), ("tone", ["--normalize", "-1"], False),
+                                 ("silence", [], False)]:
+        out = tmp_path / f"{name}{len(extra)}.flac"
+        assert main(["upscale", str(tmp_path / f"{name}.wav"), "-o", str(out), "-m", "sbr", "--json", *extra]) == 0
+        captured = capsys.readouterr()
+        assert json.loads(captured.out)["normalize_skipped"] is skipped
+        assert (note in captured.err) is skipped
+    assert main(["upscale", str(tmp_path / "silence.wav"), "-o", str(tmp_path / "q.flac"), "-m", "sbr", "-q",
+                 "--normalize", "-1"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_limiter_prevents_clipping():

@@ -67,6 +67,7 @@ class UpscaleResult:
     output_path: str | None = None
     report: object | None = None
     clipped_samples: int = 0  # written beyond full scale and clipped (possible only without the limiter)
+    normalize_skipped: bool = False  # normalization was asked for, but the output peak is under SILENCE_PEAK_DBFS
 
     @property
     def content_cutoff_hz(self) -> float:
@@ -108,6 +109,7 @@ class UpscaleResult:
             "realtime_factor": round(self.realtime_factor, 2),
             "output_path": self.output_path,
             "clipped_samples": self.clipped_samples,
+            "normalize_skipped": self.normalize_skipped,
         }
 
 
@@ -273,7 +275,8 @@ class Upscaler:
                     output_path, fmt, info, self._finish(processed, self.target_rate, info.channels, 1.0, ceiling),
                     overwrite, total)
             else:
-                result.clipped_samples = self._write_normalized(output_path, fmt, info, processed, ceiling, overwrite, total)
+                result.clipped_samples, result.normalize_skipped = self._write_normalized(
+                    output_path, fmt, info, processed, ceiling, overwrite, total)
         result.elapsed_s = time.perf_counter() - started
         return result
 
@@ -418,7 +421,7 @@ class Upscaler:
         """Gain that brings ``peak`` (linear) to ``normalize_dbfs``; 1 when not asked for or when
         the output is silence (a peak under ``SILENCE_PEAK_DBFS``: rounding noise or a model's
         residue, which normalizing would raise by 100 dB or more into audible noise)."""
-        if self.normalize_dbfs is None or peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
+        if self.normalize_dbfs is None or _too_quiet_to_normalize(peak):
             return 1.0
         from .dsp.finish import peak_normalize_gain
 
@@ -459,10 +462,11 @@ class Upscaler:
         return writer.clipped_samples
 
     def _write_normalized(self, path: Path, fmt, info, processed: Iterable[np.ndarray], ceiling: float, overwrite: bool,
-                          frames: int | None) -> int:
+                          frames: int | None) -> tuple[int, bool]:
         """Two passes with flat memory: float temp file next to the output, then scale and encode.
         ``frames``: the expected length (the first pass then gives the exact one). Returns the
-        number of clipped samples (:meth:`_write`)."""
+        number of clipped samples (:meth:`_write`) and whether normalization was skipped (the
+        output is silence, :meth:`_normalize_gain`)."""
         import soundfile as sf
 
         fd, tmp = tempfile.mkstemp(prefix=".upscale-", suffix=".rf64", dir=Path(path).parent)
@@ -477,12 +481,19 @@ class Upscaler:
             with sf.SoundFile(sf_name(tmp)) as f:
                 frames = f.frames
                 blocks = (b.T.astype(np.float32) for b in f.blocks(BLOCK_FRAMES, always_2d=True))
-                return self._write(path, fmt, info, self._finish(blocks, self.target_rate, info.channels, gain, ceiling),
-                                   overwrite, frames)
+                clipped = self._write(path, fmt, info,
+                                      self._finish(blocks, self.target_rate, info.channels, gain, ceiling),
+                                      overwrite, frames)
+            return clipped, _too_quiet_to_normalize(peak)
         except OSError as exc:
             raise UpscalerError(f"cannot write temporary file next to {path}: {exc.strerror or exc}") from exc
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _too_quiet_to_normalize(peak: float) -> bool:
+    """Whether a linear output ``peak`` lies under ``SILENCE_PEAK_DBFS`` (normalizing leaves it alone)."""
+    return peak <= 10 ** (SILENCE_PEAK_DBFS / 20)
 
 
 def _chain_flush(blocks: Iterable[np.ndarray], stage) -> Iterator[np.ndarray]:

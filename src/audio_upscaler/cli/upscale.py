@@ -93,7 +93,7 @@ def output_path(args) -> str:
 
 
 def run(args) -> int:
-    from ..pipeline import Upscaler
+    from ..pipeline import SILENCE_PEAK_DBFS, Upscaler
 
     output = output_path(args)
     fmt = output_format(args, output)
@@ -124,4 +124,7 @@ def run(args) -> int:
     if result.clipped_samples and not args.quiet:
         print(f"note: {result.clipped_samples} samples went beyond full scale and were clipped"
               + (" (the limiter is off: --no-limiter)" if args.no_limiter else ""), file=sys.stderr)
+    if result.normalize_skipped and not args.quiet:
+        print(f"note: normalization skipped: the output peak is under {SILENCE_PEAK_DBFS:g} dBFS "
+              "(silence or near-silence)", file=sys.stderr)
     return 0
