@@ -226,16 +226,43 @@ def test_request_errors_are_one_line(capsys, tmp_path, argv, fragment):
     assert not (tmp_path / "out").exists()
 
 
-def test_unreachable_ray_cluster_fails_at_once(capsys, tmp_path):
+@pytest.mark.parametrize("address, env, cluster_file, fragment", [
+    pytest.param("127.0.0.1:1", None, None, "cannot reach the Ray cluster at 127.0.0.1:1: Connection refused; "
+                 "start one with 'ray start --head', or drop --ray-address", id="host-port"),
+    pytest.param("auto", None, None, "cannot reach the Ray cluster at auto: no running Ray cluster found; "
+                 "start one with 'ray start --head', or drop --ray-address", id="auto-no-cluster"),
+    pytest.param("auto", None, "127.0.0.1:1", "cannot reach the Ray cluster at auto (", id="auto-dead-cluster"),
+    pytest.param("auto", "127.0.0.1:1", None, "at 127.0.0.1:1 ($RAY_ADDRESS): Connection refused; "
+                 "start one with 'ray start --head', or unset RAY_ADDRESS", id="auto-env"),
+    pytest.param("headnode", None, None, "must be auto or HOST:PORT", id="no-port"),
+])
+def test_unreachable_ray_cluster_fails_at_once_and_writes_nothing(capsys, monkeypatch, tmp_path, address, env,
+                                                                  cluster_file, fragment):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'audio-upscaler[ray]')")
+    import ray._private.services
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "ray-tmp"))  # where `ray start` records the cluster
+    if address == "auto" and not (env or cluster_file) and ray._private.services.find_gcs_addresses():
+        pytest.skip("a Ray instance runs on this machine, and 'auto' would join it")
+    if cluster_file:
+        (tmp_path / "ray-tmp" / "ray").mkdir(parents=True)
+        (tmp_path / "ray-tmp" / "ray" / "ray_current_cluster").write_text(cluster_file)
+    if env:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
     src = make_tree(tmp_path / "in", {"a.wav": (16_000, 1)})
-    for address, fragment in [("127.0.0.1:1", "cannot reach the Ray cluster at 127.0.0.1:1"),
-                              ("headnode", "must be auto or HOST:PORT")]:
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in [existing, *existing.iterdir()])
+    for out in [tmp_path / "out", existing]:
         started = time.monotonic()
-        code, _, err = batch(capsys, src, "-o", tmp_path / "out", "--ray-address", address, "-q")
+        code, _, err = batch(capsys, src, "-o", out, "--ray-address", address, "-q")
         assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and fragment in err, err
         assert time.monotonic() - started < 30  # Ray alone would keep retrying for minutes
-    assert not (tmp_path / "out").exists()
+        assert not (tmp_path / "out").exists()
+        assert sorted((p.name, p.stat().st_mtime_ns) for p in [existing, *existing.iterdir()]) == before
 
 
 def test_kill_9_mid_batch_loses_nothing_and_resume_finishes(capsys, tmp_path):

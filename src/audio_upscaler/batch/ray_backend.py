@@ -62,21 +62,36 @@ def run_ray(jobs: Iterable[Job], settings: Settings, workers: int | None = None,
 
 
 def check_ray(address: str | None, timeout_s: float = 5.0) -> None:
-    """Fail fast, before a batch starts: Ray must be installed and a ``[ray://]HOST:PORT``
-    address (or ``$RAY_ADDRESS``) must answer, since Ray itself keeps retrying for minutes.
-    ``auto`` and no address are left to :func:`ray.init`, which fails quickly for them."""
+    """Fail fast, before a batch writes anything: Ray must be installed and the cluster of
+    ``address`` must answer, since Ray itself keeps retrying for minutes.  ``auto`` and no
+    address mean ``$RAY_ADDRESS`` if set; ``auto`` then means the cluster :func:`ray.init` would
+    join (looked up as it does); no address at all is left to it (it starts a local instance)."""
     if _import_ray().is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if not address or address == "auto":
+    from_env = address in (None, "auto") and bool(os.environ.get("RAY_ADDRESS"))
+    if from_env:
+        address = os.environ["RAY_ADDRESS"]
+    if not address:
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    shown = f"{address} ($RAY_ADDRESS)" if from_env else address
+    drop = "unset RAY_ADDRESS" if from_env else "drop --ray-address"
+    hint = f"start one with 'ray start --head', or {drop} to run on this machine alone"
+    target = address
+    if address == "auto":
+        from ray._private.services import canonicalize_bootstrap_address  # ray.init's own look-up
+
+        try:
+            target = canonicalize_bootstrap_address("auto")
+        except ConnectionError:
+            raise UpscalerError(f"cannot reach the Ray cluster at {shown}: no running Ray cluster found; {hint}") from None
+        shown = f"{shown} ({target})"
+    host, _, port = target.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise UpscalerError(f"the Ray address must be auto or HOST:PORT, not '{address}'")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as exc:
-        raise UpscalerError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+        raise UpscalerError(f"cannot reach the Ray cluster at {shown}: {exc.strerror or exc}; {hint}") from None
 
 
 def _import_ray():
