@@ -135,18 +135,24 @@ def _floored_amplitude(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
     return (re.square() + im.square()).clamp_min(LOG_AMP_FLOOR**2).sqrt()
 
 
-def _without_dc(re: torch.Tensor, im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hann-windowed STFT ``(re, im)`` ``[N, bins, frames]`` with a DC offset removed.
+def _without_dc(re: torch.Tensor, im: torch.Tensor,
+                spectrum: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """``spectrum`` (log-amplitude, phase cosine, phase sine) ``[N, bins, frames]`` of the
+    Hann-windowed STFT ``(re, im)``, for the frames with a DC offset removed (bins 0 and 1 change).
 
     A constant ``d`` adds ``d * n_fft / 2`` to bin 0 and ``-d * n_fft / 4`` to bin 1 of every frame
     (the periodic Hann window's spectrum). Its estimate is bin 0's mean over ``DC_FRAMES`` frames
     around each frame (real content down there changes faster), which is taken out of bin 0, and
-    half of it out of bin 1. The network and the fill rules see the result: a DC offset of 0.01
-    otherwise moved ``default``'s band above the cutoff (LSD-HF +2 to +15 % on the fixture clips);
-    the bins the output keeps come from the input as it is.
+    half of it out of bin 1. The network and the fill bounds (ceiling, loud fills) see the result:
+    a DC offset of 0.01 otherwise moved ``default``'s band above the cutoff (LSD-HF +2 to +15 % on
+    the fixture clips). The spectrum the heads correct, and the bins a hole-filling model keeps,
+    stay the input's.
     """
     dc = nn.functional.avg_pool1d(re[:, :1], DC_FRAMES, stride=1, padding=DC_FRAMES // 2, count_include_pad=False)
-    return torch.cat([re[:, :1] - dc, re[:, 1:2] + 0.5 * dc, re[:, 2:]], dim=1), im
+    low_re, low_im = torch.cat([re[:, :1] - dc, re[:, 1:2] + 0.5 * dc], dim=1), im[:, :2]
+    mag = _floored_amplitude(low_re, low_im)
+    low = (mag.log(), low_re / mag, low_im / mag)
+    return tuple(torch.cat([bins, whole[:, 2:]], dim=1) for bins, whole in zip(low, spectrum))
 
 
 @register("apnet")
@@ -213,17 +219,17 @@ class APNet(UpscalerModel):
         cond = self.cutoff_embed(cutoff)
 
         in_re, in_im = self.stft(flat)  # [N, bins, frames] each
-        re, im = _without_dc(in_re, in_im)  # what the network and the fill rules see
-        mag = _floored_amplitude(re, im)  # |X| floored, finite gradient
-        log_amp = mag.log()
-        in_log_amp = log_amp
-        phase_re, phase_im = re / mag, im / mag
+        mag = _floored_amplitude(in_re, in_im)  # |X| floored, finite gradient
+        spectrum = (mag.log(), in_re / mag, in_im / mag)  # the prior the heads correct
+        seen = _without_dc(in_re, in_im, spectrum)  # what the network and the fill bounds see
+        in_log_amp, seen_log_amp = spectrum[0], seen[0]
         if self.config.prior == "copy":  # start from the band below the cutoff copied upwards
             c = self.config
             source = copy_up_bins(cutoff, c.n_fft, c.hop, c.sample_rate)[:, :, None]
-            source = source.expand_as(log_amp)
-            log_amp, phase_re, phase_im = log_amp.gather(1, source), phase_re.gather(1, source), phase_im.gather(1, source)
-        feats = torch.cat([log_amp, phase_re, phase_im], dim=1)
+            source = source.expand_as(mag)
+            spectrum, seen = (tuple(t.gather(1, source) for t in group) for group in (spectrum, seen))
+        log_amp, phase_re, phase_im = spectrum
+        feats = torch.cat(seen, dim=1)
 
         h = self.embed_film(self.embed(feats), cond)
         for block in self.blocks:
@@ -232,9 +238,9 @@ class APNet(UpscalerModel):
 
         out_log_amp = (log_amp + self.amp_head(h)).clamp(max=LOG_AMP_MAX)
         if self.config.fill_ceiling_db is not None:
-            out_log_amp = self._fill_ceiling(out_log_amp, in_log_amp, cutoff)
+            out_log_amp = self._fill_ceiling(out_log_amp, seen_log_amp, cutoff)
         if self.config.fill_loud_db is not None:
-            out_log_amp = self._quieter_loud_fills(out_log_amp, in_log_amp)
+            out_log_amp = self._quieter_loud_fills(out_log_amp, seen_log_amp)
         d_re, d_im = self.phase_head(h).chunk(2, dim=1)
         re, im = phase_re + d_re, phase_im + d_im
         scale = out_log_amp.exp() / (re.square() + im.square() + 1e-9).sqrt()  # amplitude / |phasor|
@@ -250,7 +256,7 @@ class APNet(UpscalerModel):
             out_re, out_im = kept_re + take * (out_re - kept_re), kept_im + take * (out_im - kept_im)
         y = self.istft(out_re, out_im, length=n)
         if self.config.fill_phase_db is not None:
-            y = self._partial_holes_in_phase(y, in_re, in_im, _floored_amplitude(in_re, in_im), n)
+            y = self._partial_holes_in_phase(y, in_re, in_im, mag, n)
         return y[:, :t].reshape(b, ch, t)
 
     def _partial_holes_in_phase(self, y: torch.Tensor, in_re: torch.Tensor, in_im: torch.Tensor,
