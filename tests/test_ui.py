@@ -468,6 +468,33 @@ def test_benchmark_tab_applies_the_upload_limits_to_clips_under_the_root(ctx, ro
     assert str(err.value) == "clips/a_short.wav: 0.0 MiB is over the 0.04 MiB limit"
 
 
+def test_benchmark_tab_refuses_a_run_over_the_audio_limit_before_any_work(ctx, root, monkeypatch):
+    """Nothing bounded the work of one run (clips x seconds x tasks x methods, with 0 = all clips
+    and whole clips): one click could hold a public server for hours."""
+    import audio_upscaler.bench
+    from audio_upscaler.degrade import TASKS
+    from audio_upscaler.ui import benchmark
+
+    def run_benchmark(*args, **kwargs):
+        raise AssertionError("the benchmark ran")
+
+    monkeypatch.setattr(audio_upscaler.bench, "run_benchmark", run_benchmark)
+    clips = root / "clips"
+    clips.mkdir()
+    for name in ("a.wav", "b.wav", "c.wav"):
+        tone(clips / name, seconds=10.0)  # at the 10 s limit of each clip
+    tasks, methods = list(TASKS), ["sinc", "sbr", "default", "restore"]
+    for max_clips, seconds, expected in [(0, 0, "840 s of audio (3 clips, 30 s in all, x 7 tasks x 4 methods)"),
+                                         (3, 8, "672 s of audio (3 clips, 24 s in all, x 7 tasks x 4 methods)")]:
+        with pytest.raises(UpscalerError) as err:
+            benchmark.run(ctx, "s1", str(root), "clips", tasks, methods, max_clips, seconds)
+        assert str(err.value) == (f"this run would process {expected}, over the limit of 600 s per run; "
+                                  "choose fewer clips, tasks or methods, or fewer seconds per clip")
+    assert not list(ctx.settings.work_dir.rglob("benchmark-*"))
+    with pytest.raises(AssertionError, match="the benchmark ran"):  # 560 s: within the limit, it would run
+        benchmark.run(ctx, "s1", str(root), "clips", tasks, methods, 2, 0)
+
+
 def test_benchmark_report_zip_names_clips_under_the_root_not_server_paths(ctx, root, tmp_path, monkeypatch):
     """The downloaded report named server paths: results.json (data folder, report folder, each
     clip's path) and the command line in README.md were absolute paths on the server, and so were

@@ -16,6 +16,12 @@ from .files import check_audio, contained_path, root_of, zip_files
 REPORT_FILES = ("README.md", "results.json", "results.csv")
 #: The report folder as the downloaded report names it (the CLI's default ``--out``).
 PUBLIC_OUT = "report"
+#: Most audio one run may process (s): the clips' seconds (each cut to *Seconds per clip*) x
+#: tasks x methods.  On the 2-core development machine (shared, 2026-12-07) a second processed
+#: cost about 0.25-0.3 s with ``default`` or ``restore`` (degradation and scoring included) and
+#: 0.15 s with ``sinc`` or ``sbr``, so a run at the limit takes at most about 3 minutes and one
+#: click cannot hold a public server for hours.
+MAX_AUDIO_S = 600.0
 
 
 def method_choices() -> list[str]:
@@ -53,7 +59,8 @@ def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks:
     ``max_clips``) and is over either limit refuses the whole run with a one-line error naming it
     by its path under the root. A long clip is refused, not cut to the duration limit, even when
     *Seconds per clip* is shorter: the runner decodes each whole clip before cutting it, so only
-    refusing bounds the work, and Studio and Batch refuse such files too."""
+    refusing bounds the work, and Studio and Batch refuse such files too. A run that would
+    process more than :data:`MAX_AUDIO_S` of audio is refused before it starts."""
     from ..bench import find_clips, run_benchmark
 
     data = contained_path(root or "", folder or ".", ctx.settings)
@@ -61,15 +68,25 @@ def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks:
         raise UpscalerError("choose at least one task and one method")
     base = root_of(data, ctx.settings)
     clip_limit = int(max_clips) if max_clips else None
+    cut = float(seconds) if seconds else None
     clips = find_clips(data, split=None)
     for clip in clips:  # a link out of the root is never read
         if not clip.path.resolve().is_relative_to(base):
             raise UpscalerError(f"'{clip.name}' leads outside the allowed folder")
+    clip_seconds = 0.0
     for clip in clips[:clip_limit]:  # the clips run_benchmark will take
-        check_audio(clip.path, ctx.settings, name=clip.path.relative_to(base).as_posix())
+        info = check_audio(clip.path, ctx.settings, name=clip.path.relative_to(base).as_posix())
+        length = ctx.settings.max_duration_s if info.duration is None else info.duration
+        clip_seconds += min(length, cut) if cut else length
+    total = clip_seconds * len(tasks) * len(methods)
+    if total > MAX_AUDIO_S:
+        raise UpscalerError(
+            f"this run would process {total:.0f} s of audio ({len(clips[:clip_limit])} clips, {clip_seconds:.0f} s "
+            f"in all, x {len(tasks)} tasks x {len(methods)} methods), over the limit of {MAX_AUDIO_S:g} s per run; "
+            "choose fewer clips, tasks or methods, or fewer seconds per clip")
     out = ctx.sessions.job_folder(session, "benchmark")
     results = run_benchmark(data, tasks, methods, out, max_clips=clip_limit,
-                            seconds=float(seconds) if seconds else None, split=None, progress=True)
+                            seconds=cut, split=None, progress=True)
     public_report(results, out, base)
     plots = sorted((out / "plots").glob("*.png"))
     report = [out / name for name in REPORT_FILES if (out / name).is_file()] + plots
