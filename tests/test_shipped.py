@@ -143,6 +143,41 @@ def test_every_trained_model_is_shipped():
     assert registry.load_model("restore").task == "restore" and registry.load_model("default").task == "extend"
 
 
+@pytest.mark.parametrize("kbps", [320, 128])
+def test_restore_keeps_the_decoded_band_of_a_high_bitrate_mp3(kbps, monkeypatch, tmp_path):
+    """A 320 kbps MP3 has no codec holes worth filling (the model's fills there were mostly false):
+    under its cutoff the output is the decoded file, as for a band extender, and the plan says why;
+    above it the band is restored. A 128 kbps MP3 gets its holes filled under the cutoff too."""
+    from audio_upscaler import io
+    from audio_upscaler.dsp.resample import resample
+
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))  # only shipped models
+    clean, rate = sf.read(VALIDATION / "music/bwv187_7.flac", dtype="float32", always_2d=True)
+    sf.write(tmp_path / "clean.wav", resample(clean.T, rate, 44_100).T, 44_100, subtype="FLOAT")
+    mp3 = tmp_path / "in.mp3"
+    Upscaler("none", 44_100).upscale_file(tmp_path / "clean.wav", mp3, fmt=io.output_format_for(mp3, bitrate_kbps=kbps))
+    out_path = tmp_path / "out.wav"
+    result = Upscaler("restore", 44_100, limiter=False).upscale_file(mp3, out_path, fmt=io.output_format_for(out_path, bit_depth=32))
+    assert ("mp3 320 kbps source leaves no codec holes worth filling" in result.model_reason) == (kbps == 320)
+    decoded = io.read_audio(mp3).samples
+    out, _ = sf.read(out_path, dtype="float32", always_2d=True)
+    spectrum = lambda x: np.abs(np.fft.rfft(x * np.hanning(x.shape[-1])))  # noqa: E731
+    out, decoded = out.T, spectrum(decoded)
+    freqs = np.fft.rfftfreq(out.shape[1], 1 / 44_100)
+    below, above = freqs < 0.9 * result.cutoff_hz, freqs > result.cutoff_hz + 500
+    energy_db = lambda spec, band: 10 * np.log10(np.sum(spec[:, band] ** 2))  # noqa: E731
+    change_db = energy_db(spectrum(out) - decoded, below) - energy_db(decoded, below)
+    if kbps == 320:
+        assert change_db < -120  # as decoded, to float rounding
+    else:
+        assert -100 < change_db < -40  # holes filled: a small part of the energy
+    assert energy_db(spectrum(out), above) > energy_db(decoded, above) + 3  # restored above the cutoff
+    if kbps == 320:  # in memory, the source's bitrate comes from source_codec
+        audio = io.read_audio(mp3)
+        in_memory = Upscaler("restore", 44_100, limiter=False, source_codec="mp3:320").upscale(audio).samples
+        assert energy_db(spectrum(in_memory) - decoded, below) - energy_db(decoded, below) < -120
+
+
 @pytest.mark.parametrize("clip", ["speech/klettres_it_1.flac", "music/bwv333.flac"])
 def test_restore_model_improves_a_decoded_mp3(clip, monkeypatch, tmp_path):
     """64 kbps MP3 at 44.1 kHz: the restore model's output is closer to the clean clip than the

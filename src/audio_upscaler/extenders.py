@@ -131,6 +131,21 @@ def lookahead_samples(extender: BandExtender, sample_rate: int) -> int:
     return own(sample_rate) if own is not None else extender.context_samples(sample_rate)
 
 
+class KeptLowBand:
+    """``inner`` (a restoration model, which replaces the whole band) used as a band extender:
+    the pipeline keeps the input below the cutoff and takes ``inner``'s output above it. For
+    decoded lossy files with no codec holes to fill (:meth:`audio_upscaler.pipeline.Upscaler`'s
+    plan), where the decoded band is as good as the model's. Everything else is ``inner``'s."""
+
+    keeps_low_band = True
+
+    def __init__(self, inner: BandExtender) -> None:
+        self.inner = inner
+
+    def __getattr__(self, attr: str):
+        return getattr(self.inner, attr)
+
+
 class AirExtension:
     """``inner`` (a neural extender whose prediction stops at its native Nyquist frequency, 24 kHz
     for a 48 kHz model) continued above that top by band replication, for ``air`` at high output
