@@ -245,9 +245,18 @@ def test_shipped_vocoder_resynthesizes_clips_far_better_than_an_untrained_one():
 
 
 def test_the_web_ui_offers_band_extenders_not_the_vocoder():
+    """Neither the Upscale tab's models nor the Benchmark tab's methods (every run of it failed)
+    offer the vocoder; ``benchmark --methods vocos`` is refused before any work."""
+    from audio_upscaler.bench.runner import check_methods
+    from audio_upscaler.errors import UpscalerError
+    from audio_upscaler.ui.benchmark import method_choices
     from audio_upscaler.ui.controls import model_choices
 
     assert "vocos" in SHIPPED and "vocos" not in model_choices() and "default" in model_choices()
+    assert method_choices()[:2] == ["sinc", "sbr"] and {"default", "restore"} <= set(method_choices())
+    assert "vocos" not in method_choices() and "none" not in method_choices()
+    with pytest.raises(UpscalerError, match="unknown method vocos"):
+        check_methods(["sinc", "vocos"])
 
 
 def test_the_pipeline_refuses_the_vocoder_as_a_model():

@@ -78,8 +78,10 @@ def check_ray(address: str | None, timeout_s: float = 5.0) -> None:
     hint = f"start one with 'ray start --head', or {drop} to run on this machine alone"
     target = address
     if address == "auto":
-        from ray._private.services import canonicalize_bootstrap_address  # ray.init's own look-up
-
+        try:  # ray.init's own look-up (internal to Ray: if a Ray release lacks it, leave auto to ray.init)
+            from ray._private.services import canonicalize_bootstrap_address
+        except ImportError:
+            return
         try:
             target = canonicalize_bootstrap_address("auto")
         except ConnectionError:

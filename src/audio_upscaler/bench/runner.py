@@ -206,10 +206,22 @@ def check_tasks(tasks: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(tasks))
 
 
-def check_methods(methods: Sequence[str]) -> list[str]:
-    from ..extenders import available_names
+def method_choices() -> list[str]:
+    """Every method the benchmark runs: ``sinc`` (plain resampling), ``sbr`` and the installed
+    models that extend or restore a band (a vocoder is no upscaler: the pipeline refuses it)."""
+    from ..extenders import NON_NEURAL
 
-    choices = [*METHOD_MODELS, *(n for n in available_names() if n not in METHOD_MODELS.values())]
+    try:
+        from ..models.registry import upscaler_models
+    except ImportError:  # no torch: no neural models
+        models = []
+    else:
+        models = upscaler_models()
+    return [*METHOD_MODELS, *(n for n in (*NON_NEURAL, *models) if n not in METHOD_MODELS.values())]
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    choices = method_choices()
     unknown = [m for m in methods if m.removesuffix(CHECK_SUFFIX) not in choices]
     if unknown or not methods:
         raise UpscalerError(f"unknown method {', '.join(unknown) or '(none given)'}; "

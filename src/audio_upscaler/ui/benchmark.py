@@ -25,11 +25,10 @@ MAX_AUDIO_S = 600.0
 
 
 def method_choices() -> list[str]:
-    """``sinc`` (plain resampling) and every band extender name."""
-    from ..bench.runner import METHOD_MODELS
-    from ..extenders import available_names
+    """``sinc`` (plain resampling), ``sbr`` and every installed upscaler model."""
+    from ..bench.runner import method_choices
 
-    return [*METHOD_MODELS, *(n for n in available_names() if n not in METHOD_MODELS.values())]
+    return method_choices()
 
 
 def table_headers() -> list[str]:
