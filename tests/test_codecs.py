@@ -47,6 +47,7 @@ def test_measured_delays_match_the_documented_constants():
     ("vorbis", {"bitrate_kbps": 64}, 44100, 1),
     ("vorbis", {"vbr_quality": 8}, 22050, 2),
     ("mp3", {"bitrate_kbps": 96}, 96000, 1),     # coded at 48 kHz
+    ("mp3", {"bitrate_kbps": 128, "mp3_quality": 5}, 44100, 2),  # the codec check's faster LAME setting
 ])
 def test_roundtrip_keeps_shape_and_alignment(codec, kwargs, rate, channels):
     x = broadband(rate, 1.0, channels)
@@ -55,6 +56,16 @@ def test_roundtrip_keeps_shape_and_alignment(codec, kwargs, rate, channels):
     assert xcorr_peak_lag(x, y) == 0
     corr = float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
     assert corr > 0.5, corr
+
+
+def test_mp3_quality_changes_the_encoding_not_its_alignment():
+    """LAME's algorithm quality (the codec check codes at 5, the MP3 tasks at 2): another encode,
+    not a copy, with the same length and delay."""
+    x = broadband(44100, 1.0, 1)
+    fine, fast = (codecs.roundtrip(x, 44100, "mp3", 128, mp3_quality=q) for q in (2, 5))
+    assert not np.array_equal(fine, fast)
+    assert np.array_equal(fine, codecs.roundtrip(x, 44100, "mp3", 128))  # 2 is the default
+    assert xcorr_peak_lag(fine, fast) == 0
 
 
 def test_higher_bitrate_means_smaller_error_and_wider_band():

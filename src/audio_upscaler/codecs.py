@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 import lameenc
@@ -57,6 +57,7 @@ class CodecSetting:
     codec: str
     bitrate_kbps: int | None
     vbr_quality: float | None
+    mp3_quality: int = LAME_QUALITY  # LAME's algorithm quality; the coded delay does not depend on it
 
 
 def codec_setting(codec: str, bitrate_kbps: int | None = None,
@@ -90,7 +91,7 @@ def codec_setting(codec: str, bitrate_kbps: int | None = None,
 
 
 def roundtrip(samples: np.ndarray, sample_rate: int, codec: str, bitrate_kbps: int | None = None,
-              vbr_quality: float | None = None) -> np.ndarray:
+              vbr_quality: float | None = None, mp3_quality: int | None = None) -> np.ndarray:
     """Encode and decode audio with a real lossy codec.
 
     Args:
@@ -99,16 +100,19 @@ def roundtrip(samples: np.ndarray, sample_rate: int, codec: str, bitrate_kbps: i
         codec: ``mp3``, ``aac``, ``opus`` or ``vorbis``.
         bitrate_kbps: constant/target bitrate in kbps (mp3, aac, opus; vorbis maps it to a quality).
         vbr_quality: mp3 VBR quality 0 (best) - 9, or vorbis quality 0 - 10 (best).
+        mp3_quality: LAME's algorithm quality 0 (best, slowest) - 9 (default ``LAME_QUALITY``).
 
     Returns:
         float32 ``[channels, time]``, same shape as ``samples``, codec delay removed.
     """
     x = _as_audio(samples, sample_rate)
     setting = codec_setting(codec, bitrate_kbps, vbr_quality)
+    if mp3_quality is not None:
+        setting = replace(setting, mp3_quality=int(mp3_quality))
     if x.shape[1] == 0:
         return x.copy()
     if x.shape[0] > 2:
-        return np.concatenate([roundtrip(ch[None], sample_rate, codec, bitrate_kbps, vbr_quality)
+        return np.concatenate([roundtrip(ch[None], sample_rate, codec, bitrate_kbps, vbr_quality, mp3_quality)
                                for ch in x])
     delay = codec_delay(setting, sample_rate, x.shape[0])
     return _trim(_encode_decode(x, sample_rate, setting), delay, x.shape[1])
@@ -189,7 +193,7 @@ def _mp3(x: np.ndarray, rate: int, setting: CodecSetting) -> tuple[np.ndarray, i
     enc = lameenc.Encoder()
     enc.set_in_sample_rate(rate)
     enc.set_channels(x.shape[0])
-    enc.set_quality(LAME_QUALITY)
+    enc.set_quality(setting.mp3_quality)
     if setting.vbr_quality is not None:
         enc.set_vbr(4)  # vbr_mtrh, LAME's default VBR mode
         enc.set_vbr_quality(int(round(setting.vbr_quality)))

@@ -138,7 +138,7 @@ class Upscaler:
         chunk_seconds: length of the chunks the band extender sees.
         codec_check: check a restoration model's fills against the source's codec: the output
             is re-encoded with it and what the codec would have kept is turned down
-            (:mod:`audio_upscaler.consistency`; more faithful, about 2.5x the processing time).
+            (:mod:`audio_upscaler.consistency`; more faithful, about 2x the processing time).
             A lossy file's codec and bitrate are read from it.
         source_codec: the lossy codec and bitrate the input was decoded from (``"mp3:128"`` or a
             :class:`~audio_upscaler.consistency.SourceCodec`), for input that does not say so

@@ -40,7 +40,7 @@ def add_upscale_options(p, format_default: str) -> None:
     p.add_argument("--air", action="store_true", help="also invent content above 24 kHz (high target rates)")
     p.add_argument("--codec-check", action="store_true",
                    help="restoration models: re-encode the output with the input file's codec and bitrate and turn "
-                        "down what that codec would have kept (more faithful to the original, about 2.5x slower)")
+                        "down what that codec would have kept (more faithful to the original, about 2x slower)")
     p.add_argument("--source-codec", metavar="CODEC:KBPS",
                    help="the lossy codec a WAV/FLAC input was decoded from, e.g. mp3:128 (implies --codec-check)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

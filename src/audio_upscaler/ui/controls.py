@@ -137,5 +137,5 @@ def build_controls(prefix: str) -> Controls:
             level = gr.Slider(-12.0, 0.0, value=-1.0, step=0.5, label="Peak level (dBFS)", elem_id=f"{prefix}_level")
             codec_check = gr.Checkbox(False, label="Codec check (MP3/AAC/Opus/Vorbis files)", elem_id=f"{prefix}_codec_check",
                                       info="restore: re-encode with the file's codec and take back what it would "
-                                           "have kept; more faithful, about 2.5x slower")
+                                           "have kept; more faithful, about 2x slower")
     return Controls(model, rate, container, bit_depth, stereo, normalize, level, codec_check)
