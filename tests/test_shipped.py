@@ -158,7 +158,7 @@ def test_restore_keeps_the_decoded_band_of_a_high_bitrate_mp3(kbps, monkeypatch,
     Upscaler("none", 44_100).upscale_file(tmp_path / "clean.wav", mp3, fmt=io.output_format_for(mp3, bitrate_kbps=kbps))
     out_path = tmp_path / "out.wav"
     result = Upscaler("restore", 44_100, limiter=False).upscale_file(mp3, out_path, fmt=io.output_format_for(out_path, bit_depth=32))
-    assert ("mp3 320 kbps source leaves no codec holes worth filling" in result.model_reason) == (kbps == 320)
+    assert ("the source (mp3 320 kbps) leaves no codec holes worth filling" in result.model_reason) == (kbps == 320)
     decoded = io.read_audio(mp3).samples
     out, _ = sf.read(out_path, dtype="float32", always_2d=True)
     spectrum = lambda x: np.abs(np.fft.rfft(x * np.hanning(x.shape[-1])))  # noqa: E731

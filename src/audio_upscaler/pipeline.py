@@ -350,7 +350,7 @@ class Upscaler:
         if not self._restores(name):
             return ""
         if source is not None and source.bitrate_kbps >= KEEP_DECODED_KBPS:
-            return f"a {source} source leaves no codec holes worth filling"
+            return f"the source ({source}) leaves no codec holes worth filling"
         return ""
 
     def _check_source(self, name: str, file_source: SourceCodec | None, input_rate: int) -> SourceCodec | None:
