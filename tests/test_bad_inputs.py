@@ -25,6 +25,8 @@ from audio_upscaler import io
 from audio_upscaler.audio import Audio
 from audio_upscaler.cli import main
 from audio_upscaler.dsp.resample import output_length
+from audio_upscaler.errors import UpscalerError
+from audio_upscaler.pipeline import Upscaler
 
 TIME_LIMIT_S = 30.0  # generous: a hang shows as minutes; the cases take well under a second alone
 
@@ -119,6 +121,18 @@ def test_broken_input_gives_one_line_exit_2_and_no_output(capsys, tmp_path, case
     assert name in err  # the message names the file
     assert sorted(os.listdir(out_dir)) == []  # no output, no temporary file
     assert seconds < TIME_LIMIT_S
+
+
+def test_a_file_too_short_for_the_lower_target_rate_is_refused(capsys, tmp_path):
+    """One sample at 768 kHz resampled down to 48 kHz is no sample at all: the fuzz test found an
+    empty (0-byte) FLAC written for it."""
+    sf.write(tmp_path / "blip.wav", tone(768_000, 0.05)[:1], 768_000, subtype="PCM_24")
+    code, _, err, _ = run_cli(capsys, "upscale", tmp_path / "blip.wav", "-o", tmp_path / "out.flac")
+    assert code == 2
+    assert_one_line_error(err, "is too short for 48000 Hz: 1 samples at 768000 Hz make no sample at that rate")
+    assert sorted(os.listdir(tmp_path)) == ["blip.wav"]
+    with pytest.raises(UpscalerError, match="the audio is too short for 48000 Hz"):
+        Upscaler("none", 48_000).upscale(Audio(np.zeros((1, 1), np.float32), 768_000))
 
 
 def test_input_rate_above_the_target_is_resampled_down(capsys, tmp_path):

@@ -217,6 +217,7 @@ class Upscaler:
         self._check_rates(audio.sample_rate)
         if audio.frames == 0:
             raise UpscalerError("the audio contains no samples")
+        self._check_output_length(audio.frames, audio.sample_rate, "the audio")
         report = analyze(audio)
         name, _, cutoff = self._plan(report)
         blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
@@ -257,6 +258,7 @@ class Upscaler:
         output_path = io.check_output_path(output_path, input_path, overwrite)
 
         report = analyze(input_path)
+        self._check_output_length(report.frames, info.sample_rate, str(input_path))
         name, reason, cutoff = self._plan(report)
         file_source = source_codec_of(report.codec, report.bitrate_kbps, info.sample_rate)
         kept = self._decoded_band_kept(name, report, self.source_codec or file_source)
@@ -300,6 +302,15 @@ class Upscaler:
 
     def _check_rates(self, input_rate: int) -> None:
         check_rates(input_rate, self.target_rate, self.cutoff_hz)
+
+    def _check_output_length(self, frames: int, input_rate: int, what: str) -> None:
+        """:class:`UpscalerError` when ``frames`` input samples at ``input_rate`` make no output
+        sample (a few samples resampled down to a lower target rate), rather than an empty file."""
+        from .dsp.resample import output_length
+
+        if output_length(frames, input_rate, self.target_rate) == 0:
+            raise UpscalerError(f"{what} is too short for {self.target_rate} Hz: {frames} samples at {input_rate} Hz "
+                                "make no sample at that rate")
 
     def _plan(self, report) -> tuple[str, str, float]:
         """Choose the model and the cutoff from the analysis report."""
