@@ -217,8 +217,8 @@ class Upscaler:
         self._check_rates(audio.sample_rate)
         if audio.frames == 0:
             raise UpscalerError("the audio contains no samples")
+        report = analyze(audio)  # checks the rate and the shape too
         self._check_output_length(audio.frames, audio.sample_rate, "the audio")
-        report = analyze(audio)
         name, _, cutoff = self._plan(report)
         blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
         kept = self._decoded_band_kept(name, report, self.source_codec)
