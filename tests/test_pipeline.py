@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -152,6 +154,24 @@ def energy_between_db(x: np.ndarray, rate: int, low_hz: float, high_hz: float) -
     """Energy (dB, Welch) of mono ``x [1, T]`` between ``low_hz`` and ``high_hz``."""
     f, p = welch(x[0], rate, nperseg=4096)
     return float(10 * np.log10(p[(f >= low_hz) & (f < high_hz)].sum() + 1e-30))
+
+
+def test_the_cli_says_when_the_output_keeps_a_dc_offset(capsys, tmp_path):
+    """A DC offset of 0.02 is kept (band extension keeps the input's band); upscale says so and
+    names --remove-dc, which takes it out. A clip without one gets no note."""
+    from audio_upscaler.cli import main
+
+    tone = harmonic_tone(16_000, 1.0)
+    sf.write(tmp_path / "dc.wav", (tone + 0.02).T, 16_000, subtype="FLOAT")
+    sf.write(tmp_path / "clean.wav", tone.T, 16_000, subtype="FLOAT")
+    assert main(["upscale", str(tmp_path / "dc.wav"), "-o", str(tmp_path / "a.flac"), "-m", "sbr"]) == 0
+    assert re.search(r"note: the input has a DC offset of 0\.0(199|200) of full scale \(-34 dBFS\), kept in the output; "
+                     r"--remove-dc removes it\n", capsys.readouterr().err)
+    assert main(["upscale", str(tmp_path / "dc.wav"), "-o", str(tmp_path / "b.flac"), "-m", "sbr", "--remove-dc"]) == 0
+    assert "DC offset" not in capsys.readouterr().err
+    assert abs(sf.read(tmp_path / "b.flac")[0][24_000:].mean()) < 1e-3  # taken out (after the blocker settles)
+    assert main(["upscale", str(tmp_path / "clean.wav"), "-o", str(tmp_path / "c.flac"), "-m", "sbr"]) == 0
+    assert "DC offset" not in capsys.readouterr().err
 
 
 def test_a_target_rate_below_the_input_rate_resamples_down_first(tmp_path):
