@@ -221,7 +221,7 @@ class Upscaler:
         self._check_output_length(audio.frames, audio.sample_rate, "the audio")
         name, _, cutoff = self._plan(report)
         blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
-        kept = self._decoded_band_kept(name, report, self.source_codec)
+        kept = self._decoded_band_kept(name, self.source_codec)
         source = None if kept else self._check_source(name, None, audio.sample_rate)
         processed = list(self._process(blocks, audio.sample_rate, audio.channels, cutoff, name, source, bool(kept)))
         out = np.concatenate(processed, axis=1) if processed else np.zeros((audio.channels, 0), np.float32)
@@ -261,7 +261,7 @@ class Upscaler:
         self._check_output_length(report.frames, info.sample_rate, str(input_path))
         name, reason, cutoff = self._plan(report)
         file_source = source_codec_of(report.codec, report.bitrate_kbps, info.sample_rate)
-        kept = self._decoded_band_kept(name, report, self.source_codec or file_source)
+        kept = self._decoded_band_kept(name, self.source_codec or file_source)
         source = None if kept else self._check_source(name, file_source, info.sample_rate)
         if kept:
             reason += (f"; {kept}: the decoded band is kept and only the band above the cutoff restored"
@@ -357,10 +357,10 @@ class Upscaler:
         extender = self._extender(name)
         return extender is not None and not extender.keeps_low_band
 
-    def _decoded_band_kept(self, name: str, report, source: SourceCodec | None) -> str:
-        """Why restoration model ``name`` keeps the decoded band below the cutoff of the input that
-        ``report`` (analysis) describes, decoded from ``source`` if known (``KEEP_DECODED_KBPS``);
-        ``""`` when it restores the whole band (or ``name`` keeps the band anyway)."""
+    def _decoded_band_kept(self, name: str, source: SourceCodec | None) -> str:
+        """Why restoration model ``name`` keeps the decoded band below the cutoff of an input
+        decoded from ``source`` (``None``: unknown; ``KEEP_DECODED_KBPS``); ``""`` when it restores
+        the whole band (or ``name`` keeps the band anyway)."""
         if not self._restores(name):
             return ""
         if source is not None and source.bitrate_kbps >= KEEP_DECODED_KBPS.get(source.codec, math.inf):
