@@ -101,8 +101,9 @@ FILL_CEILING_EDGE_HZ = 4500.0
 #: DC offset of -28 dB into frames whose decoded DC bin lay at -53 to -75 dB (SI-SDR of a 320 kbps
 #: MP3 56 -> 23 dB).
 FILL_MIN_HZ = 100.0
-#: frames over which bin 0 is averaged to estimate a DC offset (:func:`_without_dc`; 9 frames span
-#: 70 ms at 48 kHz, three periods of 40 Hz; 5 to 65 frames measured alike, 1 (zeroing bin 0) much worse)
+#: frames over which bin 0 is averaged to estimate a DC offset (:func:`_without_dc`; 9 frames of the
+#: shipped models span 64 ms at 48 kHz, 2.5 periods of 40 Hz; 5 to 65 frames measured alike, 1
+#: (zeroing bin 0) much worse)
 DC_FRAMES = 9
 LOG_AMP_MAX = 8.0  # exp(8) ~ 3000 in STFT magnitude: far above any full-scale signal
 
