@@ -248,7 +248,7 @@ def test_shipped_vocoder_resynthesizes_clips_far_better_than_an_untrained_one():
 
 def test_the_web_ui_offers_band_extenders_not_the_vocoder():
     """Neither the Upscale tab's models nor the Benchmark tab's methods (every run of it failed)
-    offer the vocoder; ``benchmark --methods vocos`` is refused before any work."""
+    offer the vocoder; ``benchmark --methods vocos`` is refused before any work, as a vocoder."""
     from audio_upscaler.bench.runner import check_methods
     from audio_upscaler.errors import UpscalerError
     from audio_upscaler.ui.benchmark import method_choices
@@ -257,7 +257,7 @@ def test_the_web_ui_offers_band_extenders_not_the_vocoder():
     assert "vocos" in SHIPPED and "vocos" not in model_choices() and "default" in model_choices()
     assert method_choices()[:2] == ["sinc", "sbr"] and {"default", "restore"} <= set(method_choices())
     assert "vocos" not in method_choices() and "none" not in method_choices()
-    with pytest.raises(UpscalerError, match="unknown method vocos"):
+    with pytest.raises(UpscalerError, match="vocos: a vocoder .*, not an upscaler; choose from sinc, sbr"):
         check_methods(["sinc", "vocos"])
 
 
