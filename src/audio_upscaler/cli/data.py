@@ -89,7 +89,9 @@ def run_pairs(args) -> int:
         records = make_pairs(args.input, args.output, args.task, seed=args.seed, split=args.split,
                              kind=args.kind, max_seconds=args.max_seconds, progress=progress, on_skip=skip)
     if not args.quiet:
-        print(f"{len(records)} pairs in {args.output} (task {args.task}), {len(skipped)} files skipped")
+        pairs, files = len(records), len(skipped)
+        print(f"{pairs} pair{'s' * (pairs != 1)} in {args.output} (task {args.task}), "
+              f"{files} file{'s' * (files != 1)} skipped")
     return 0
 
 
