@@ -62,7 +62,7 @@ class StreamingUpscaler:
         model: an :class:`~audio_upscaler.models.base.UpscalerModel`, a band extender (e.g. an
             :class:`~audio_upscaler.export.onnx_backend.OnnxExtender`), or a name as for
             :class:`Upscaler` (``auto``, ``sbr``, ``none`` or an installed model).
-        input_rate, target_rate: sample rates in Hz (``target_rate >= input_rate``).
+        input_rate, target_rate: sample rates in Hz (a lower target rate resamples down, as offline).
         block_size: input samples per :meth:`feed` call.
         channels: number of channels of the stream.
         cutoff_hz: where the input's content ends (Hz); default ``input_rate / 2``.
