@@ -218,7 +218,7 @@ class Upscaler:
         if audio.frames == 0:
             raise UpscalerError("the audio contains no samples")
         report = analyze(audio)  # checks the rate and the shape too
-        self._check_output_length(audio.frames, audio.sample_rate, "the audio")
+        self._output_length(audio.frames, audio.sample_rate, "the audio")
         name, _, cutoff = self._plan(report)
         blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
         kept = self._decoded_band_kept(name, self.source_codec)
@@ -258,7 +258,7 @@ class Upscaler:
         output_path = io.check_output_path(output_path, input_path, overwrite)
 
         report = analyze(input_path)
-        self._check_output_length(report.frames, info.sample_rate, str(input_path))
+        total = self._output_length(report.frames, info.sample_rate, str(input_path))
         name, reason, cutoff = self._plan(report)
         file_source = source_codec_of(report.codec, report.bitrate_kbps, info.sample_rate)
         kept = self._decoded_band_kept(name, self.source_codec or file_source)
@@ -280,9 +280,6 @@ class Upscaler:
         )
         if on_plan:
             on_plan(result)
-        from .dsp.resample import output_length
-
-        total = output_length(report.frames, info.sample_rate, self.target_rate)
         ceiling = LOSSLESS_CEILING_DBFS if fmt.is_lossless else LOSSY_CEILING_DBFS
         with io.open_reader(input_path) as reader:
             processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, cutoff, name,
@@ -303,14 +300,17 @@ class Upscaler:
     def _check_rates(self, input_rate: int) -> None:
         check_rates(input_rate, self.target_rate, self.cutoff_hz)
 
-    def _check_output_length(self, frames: int, input_rate: int, what: str) -> None:
-        """:class:`UpscalerError` when ``frames`` input samples at ``input_rate`` make no output
-        sample (a few samples resampled down to a lower target rate), rather than an empty file."""
+    def _output_length(self, frames: int, input_rate: int, what: str) -> int:
+        """Output samples at the target rate of ``frames`` input samples at ``input_rate`` (``what``
+        they are, for the error); :class:`UpscalerError` when that is none (a few samples resampled
+        down to a lower target rate), rather than an empty file."""
         from .dsp.resample import output_length
 
-        if output_length(frames, input_rate, self.target_rate) == 0:
+        total = output_length(frames, input_rate, self.target_rate)
+        if total == 0:
             raise UpscalerError(f"{what} is too short for {self.target_rate} Hz: {frames} samples at {input_rate} Hz "
                                 "make no sample at that rate")
+        return total
 
     def _plan(self, report) -> tuple[str, str, float]:
         """Choose the model and the cutoff from the analysis report."""
