@@ -221,25 +221,20 @@ def method_choices() -> list[str]:
 
 
 def check_methods(methods: Sequence[str]) -> list[str]:
+    from ..extenders import NON_NEURAL, available_names
+
     choices = method_choices()
     unknown = [m for m in methods if m.removesuffix(CHECK_SUFFIX) not in choices]
     if unknown or not methods:
         choose = (f"choose from {', '.join(choices)} (a model name + '{CHECK_SUFFIX}' checks a restoration "
                   "against the task's codec)")
-        installed = [m for m in unknown if m.removesuffix(CHECK_SUFFIX) in _installed_models()]
-        if installed:  # installed, yet no upscaler: a vocoder
+        models = set(available_names()).difference(NON_NEURAL)  # every installed model, vocoders too
+        installed = [m for m in unknown if m.removesuffix(CHECK_SUFFIX) in models]
+        if installed:  # an installed name, yet no method: a vocoder
             raise UpscalerError(f"{', '.join(installed)}: a vocoder (it resynthesizes the band its input has), "
                                 f"not an upscaler; {choose}")
         raise UpscalerError(f"unknown method {', '.join(unknown) or '(none given)'}; {choose}")
     return list(dict.fromkeys(methods))
-
-
-def _installed_models() -> list[str]:
-    try:
-        from ..models.registry import available_models
-    except ImportError:  # no torch: no neural models
-        return []
-    return available_models()
 
 
 def method_model(method: str) -> str:
