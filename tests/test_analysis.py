@@ -288,7 +288,7 @@ def test_content_stopping_under_a_resamplers_wall_reads_as_resampled():
     assert report.steep_cutoff and report.cutoff_hz < 0.93 * 11_025 / 2  # under the resampler's wall
     assert report.codec_guess == "resampled from 11025 Hz" and not report.lossy_fingerprint
     assert "resampler's wall at 5." in report.verdict and 5000 < report.codec_wall_hz < 0.99 * 11_025 / 2
-    name, reason, cutoff = Upscaler("auto", 48_000)._plan(report)
+    name, reason, cutoff, _ = Upscaler("auto", 48_000)._plan(report)
     assert name == "default" and cutoff == report.codec_wall_hz  # the band limit is the resampler's wall
 
 

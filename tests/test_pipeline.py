@@ -210,7 +210,7 @@ def test_digital_silence_is_only_resampled_by_auto():
     from audio_upscaler.analysis import analyze
 
     silence = Audio(np.zeros((1, 32_000), np.float32), 16_000)
-    name, reason, _ = Upscaler("auto", 48_000)._plan(analyze(silence))
+    name, reason, _, _ = Upscaler("auto", 48_000)._plan(analyze(silence))
     assert name == "none" and reason.startswith("digital silence")
     assert Upscaler("default", 48_000)._plan(analyze(silence))[0] == "default"  # a model asked for still runs
     assert not Upscaler("auto", 48_000).upscale(silence).samples.any()
@@ -366,6 +366,52 @@ def test_low_rate_file_full_band_for_its_rate_is_still_extended():
     assert band_energy_db(out - plain, plain, 48_000, 24_000) > -30  # a high band was added
 
 
+def falling_short_of_the_band_edge() -> Audio:
+    """Noise at 8 kHz whose level falls 12-16 dB over its top octave fifth (3-3.6 kHz, as some
+    voices do) yet carries content up to the 4 kHz band edge: the cutoff (the knee) reads 3.2 kHz."""
+    from scipy.signal import firwin2, lfilter
+
+    x = np.random.default_rng(0).standard_normal((1, 96_000)) * 0.1
+    taps = firwin2(801, [0, 3000, 3300, 3600, 24_000], [1, 1, 0.25, 0.15, 0.15], fs=48_000)
+    return Audio(resample(lfilter(taps, 1, x).astype(np.float32), 48_000, 8_000), 8_000)
+
+
+def test_a_low_rate_file_whose_content_reaches_its_nyquist_frequency_keeps_all_of_it():
+    """Audio resampled to 8 kHz has content, phase and all, up to its 4 kHz band edge, also where
+    its level already falls short (a resampler's roll-off, a voice's own fall): the output keeps
+    that band as it is instead of replacing it with a prediction, and the model stays conditioned
+    on the measured cutoff. Both signals had 2-50 dB of error there before."""
+    from audio_upscaler.analysis import analyze
+
+    cases = [(band_limited(48_000, 2.0, 8_000), "default", 3000), (falling_short_of_the_band_edge(), "sbr", 3000)]
+    for audio, model, low_hz in cases:
+        report = analyze(audio)
+        plan = Upscaler("auto", 48_000)._plan(report)
+        assert plan.model == "default" and plan.keep_below_hz == 4000
+        assert plan.cutoff_hz == report.cutoff_hz < 3850 and report.content_top_hz > 3750
+        assert "reaches the input's band edge" in plan.reason
+        out = Upscaler(model, 48_000, limiter=False).upscale(audio).samples
+        plain = resample(audio.samples, 8_000, 48_000)
+        kept_db = energy_between_db(out - plain, 48_000, low_hz, 3550) - energy_between_db(plain, 48_000, low_hz, 3550)
+        assert kept_db < -80
+
+
+def test_a_telephone_band_at_8_khz_is_extended_from_where_it_stops():
+    """Content that stops at 3.4 kHz in an 8 kHz file (a telephone band) does not reach the band
+    edge: the model's band starts at the measured cutoff, with no hole up to 4 kHz."""
+    from audio_upscaler.analysis import analyze
+
+    x = np.random.default_rng(1).standard_normal((1, 96_000)).astype(np.float32) * 0.1
+    phone = Audio(resample(resample(x, 48_000, 6_800), 6_800, 8_000), 8_000)
+    report = analyze(phone)
+    plan = Upscaler("auto", 48_000)._plan(report)
+    assert report.content_top_hz < 3500 and plan.cutoff_hz == plan.keep_below_hz == report.cutoff_hz
+    assert "band edge" not in plan.reason
+    out = Upscaler("sbr", 48_000, limiter=False).upscale(phone).samples
+    plain = resample(phone.samples, 8_000, 48_000)
+    assert energy_between_db(out, 48_000, 3500, 3900) - energy_between_db(plain, 48_000, 3500, 3900) > 20
+
+
 def gentle_roll_off(sample_rate: int, seconds: float = 2.0, corner_hz: float = 3000.0) -> Audio:
     """White noise through a 4th-order Butterworth low-pass (24 dB per octave): content that fades
     out from ``corner_hz`` with no edge, as a dark recording does; reads as a gentle roll-off."""
@@ -394,7 +440,7 @@ def test_a_gentle_fade_at_a_full_rate_is_kept_not_extended():
     assert up._plan(report)[0] == "none"
     np.testing.assert_allclose(up.upscale(audio).samples, resample(audio.samples, 44_100, 48_000), atol=1e-6)
     # A model the user names keeps the fade too and extends only above the input's own band.
-    name, reason, cutoff = Upscaler("sbr", 48_000)._plan(report)
+    name, reason, cutoff, _ = Upscaler("sbr", 48_000)._plan(report)
     assert name == "sbr" and cutoff == pytest.approx(0.93 * 22_050) and "gentle fade" in reason
     assert Upscaler("sbr", 48_000, cutoff_hz=5000)._plan(report)[2] == 5000  # --cutoff still decides
 
@@ -421,8 +467,8 @@ def test_a_gentle_fade_under_a_steep_wall_is_band_limited_at_the_wall():
     assert not report.steep_cutoff and report.cutoff_hz < 9000
     assert report.codec_wall_hz == pytest.approx(11_500, abs=500) and not report.lossy_fingerprint
     assert "under a steep wall" in report.verdict and "24 kHz" in report.verdict
-    name, _, cutoff = Upscaler("auto", 48_000)._plan(report)
-    assert name == "default" and cutoff == report.codec_wall_hz
+    name, _, cutoff, keep_below = Upscaler("auto", 48_000)._plan(report)
+    assert name == "default" and cutoff == keep_below == report.codec_wall_hz
     out = Upscaler("sbr", 48_000, limiter=False).upscale(walled).samples
     assert band_energy_db(out - walled.samples, walled.samples, 48_000, 10_500) < -60  # the fade kept
 
@@ -440,7 +486,7 @@ def test_a_lossy_file_that_is_full_band_for_its_low_rate_goes_to_restore(tmp_pat
     io.write_audio(mp3, Audio(audio.samples, 24_000), output_format_for(mp3, bitrate_kbps=48))
     report = analyze(mp3)
     assert report.codec == "mp3" and report.sample_rate == 24_000 and not report.lossy_fingerprint
-    name, reason, _ = Upscaler("auto", 48_000)._plan(report)
+    name, reason, _, _ = Upscaler("auto", 48_000)._plan(report)
     assert name == "restore" and "mp3 file" in reason
     wav = tmp_path / "talk.wav"
     io.write_audio(wav, io.read_audio(mp3))

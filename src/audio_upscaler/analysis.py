@@ -81,6 +81,8 @@ class Report:
             wall just above a steep one (``RESAMPLER_WALL_MIN_RATIO``). The cutoff is then where the
             content itself fades or stops (a dark recording, a soundfont's samples) and the wall is
             the band limit; else ``None``.
+        content_top_hz: where the content has fallen 20 dB under its trend (``bandwidth``'s
+            ``top_hz``): the top of a steep wall, at or above ``cutoff_hz``.
     """
 
     sample_rate: int
@@ -108,6 +110,7 @@ class Report:
     hole_persistence: float = 0.0
     hole_run_bins: float = 0.0
     bitrate_kbps: int | None = None
+    content_top_hz: float = 0.0
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict; non-finite numbers (silence) become ``None``."""
@@ -224,7 +227,7 @@ class StreamingAnalyzer:
             cutoff_hz=cutoff.hz, channel_cutoffs_hz=cutoff.per_channel_hz, full_band=cutoff.full_band,
             steep_cutoff=cutoff.steep, spectral_holes=holes, lossy_fingerprint=lossy, codec_guess=guess,
             verdict=verdict, codec_wall_hz=wall if lossy or not cutoff.steep else resampler_wall, hole_persistence=persistence,
-            hole_run_bins=run_bins,
+            hole_run_bins=run_bins, content_top_hz=cutoff.top_hz,
         )
 
 

@@ -79,12 +79,21 @@ class CutoffEstimate:
         full_band: content reaches within 7 % of Nyquist (or there is no content at all).
         steep: the overall cutoff is a steep wall (codec, resampler, brick-wall filter)
             rather than a gentle roll-off; False when full band.
+        top_hz: the highest frequency, over channels, where the content is still within
+            ``TREND_DROP_DB`` of its trend (the deep point; at or above ``hz``). Above a steep
+            cutoff it is where the wall ends: for speech resampled to 8 kHz, whose own top quarter
+            octave falls more than ``KNEE_DB`` under the trend, the cutoff (the knee) may read
+            3.4 kHz while the content reaches the 4 kHz band edge.
     """
 
     hz: float
     per_channel_hz: list[float]
     full_band: bool
     steep: bool = False
+    top_hz: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.top_hz = max(self.top_hz, self.hz)
 
 
 def spectrum_fft_size(sample_rate: int) -> int:
@@ -147,13 +156,14 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> CutoffEstimate:
     nyquist = sample_rate / 2
     freqs = np.linspace(0.0, nyquist, power.shape[1])
     edges = [_channel_edge(p, freqs) for p in power]
-    per_channel = [hz for hz, _ in edges]
+    per_channel = [hz for hz, _, _ in edges]
     if max(per_channel) <= 0:
         return CutoffEstimate(nyquist, per_channel, True, False)
     best = int(np.argmax(per_channel))
     hz = per_channel[best]
     full_band = hz >= FULL_BAND_FRACTION * nyquist
-    return CutoffEstimate(float(hz), per_channel, bool(full_band), bool(edges[best][1] and not full_band))
+    return CutoffEstimate(float(hz), per_channel, bool(full_band), bool(edges[best][1] and not full_band),
+                          top_hz=max(top for _, _, top in edges))
 
 
 def codec_wall(power: np.ndarray, sample_rate: int, above_hz: float) -> float | None:
@@ -177,10 +187,10 @@ def codec_wall(power: np.ndarray, sample_rate: int, above_hz: float) -> float | 
     return max(walls, default=None)
 
 
-def _channel_edge(p: np.ndarray, freqs: np.ndarray) -> tuple[float, bool]:
-    """(cutoff in Hz, whether it is a steep wall) of one channel's spectrum ``p``."""
+def _channel_edge(p: np.ndarray, freqs: np.ndarray) -> tuple[float, bool, float]:
+    """(cutoff in Hz, whether it is a steep wall, deep point in Hz) of one channel's spectrum ``p``."""
     if p.mean() < SILENCE_POWER:
-        return 0.0, False
+        return 0.0, False, 0.0
     s = _smoothed_db(p, freqs)
     floor = s.max() - DYNAMIC_RANGE_DB
     deep = min(SEED_HZ, freqs[-1])
@@ -192,8 +202,8 @@ def _channel_edge(p: np.ndarray, freqs: np.ndarray) -> tuple[float, bool]:
         deep = new
     knee = _last_at_or_above(np.where(freqs <= deep, s, -np.inf), trend - KNEE_DB, freqs)
     if knee > 0 and np.log2(deep / knee) <= WALL_OCTAVES:
-        return knee, True
-    return deep, False
+        return knee, True, deep
+    return deep, False, deep
 
 
 def _smoothed_db(p: np.ndarray, freqs: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,6 +62,17 @@ LOSSY_CEILING_DBFS = -1.0
 KEEP_DECODED_KBPS = {"mp3": 256, "aac": 256, "opus": 256}
 
 ProgressFn = Callable[[int, int], None]
+
+
+class Plan(NamedTuple):
+    """What :meth:`Upscaler._plan` chose: the extender, why, the cutoff (Hz) the model is
+    conditioned on and the frequency (Hz) below which the input is kept as it is: the cutoff, or a
+    low-rate input's Nyquist frequency when its content reaches it."""
+
+    model: str
+    reason: str
+    cutoff_hz: float
+    keep_below_hz: float
 
 
 @dataclass
@@ -219,11 +231,12 @@ class Upscaler:
             raise UpscalerError("the audio contains no samples")
         report = analyze(audio)  # checks the rate and the shape too
         self._output_length(audio.frames, audio.sample_rate, "the audio")
-        name, _, cutoff = self._plan(report)
+        plan = self._plan(report)
+        name = plan.model
         blocks = (audio.samples[:, i : i + BLOCK_FRAMES] for i in range(0, audio.frames, BLOCK_FRAMES))
         kept = self._decoded_band_kept(name, self.source_codec)
         source = None if kept else self._check_source(name, None, audio.sample_rate)
-        processed = list(self._process(blocks, audio.sample_rate, audio.channels, cutoff, name, source, bool(kept)))
+        processed = list(self._process(blocks, audio.sample_rate, audio.channels, plan, source, bool(kept)))
         out = np.concatenate(processed, axis=1) if processed else np.zeros((audio.channels, 0), np.float32)
         gain = self._normalize_gain(float(np.max(np.abs(out), initial=0.0)))
         out = np.concatenate(list(self._finish([out], self.target_rate, audio.channels, gain, LOSSLESS_CEILING_DBFS)), axis=1)
@@ -259,7 +272,8 @@ class Upscaler:
 
         report = analyze(input_path)
         total = self._output_length(report.frames, info.sample_rate, str(input_path))
-        name, reason, cutoff = self._plan(report)
+        plan = self._plan(report)
+        name, reason, cutoff = plan.model, plan.reason, plan.cutoff_hz
         file_source = source_codec_of(report.codec, report.bitrate_kbps, info.sample_rate)
         kept = self._decoded_band_kept(name, self.source_codec or file_source)
         source = None if kept else self._check_source(name, file_source, info.sample_rate)
@@ -282,8 +296,8 @@ class Upscaler:
             on_plan(result)
         ceiling = LOSSLESS_CEILING_DBFS if fmt.is_lossless else LOSSY_CEILING_DBFS
         with io.open_reader(input_path) as reader:
-            processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, cutoff, name,
-                                      source, bool(kept))
+            processed = self._process(reader.blocks(BLOCK_FRAMES), info.sample_rate, info.channels, plan, source,
+                                      bool(kept))
             processed = _report_progress(processed, total, progress)
             if self.normalize_dbfs is None:
                 result.clipped_samples = self._write(
@@ -312,8 +326,8 @@ class Upscaler:
                                 "make no sample at that rate")
         return total
 
-    def _plan(self, report) -> tuple[str, str, float]:
-        """Choose the model and the cutoff from the analysis report."""
+    def _plan(self, report) -> Plan:
+        """Choose the model and the cutoffs from the analysis report."""
         cutoff = float(self.cutoff_hz or report.cutoff_hz)
         lossy = bool(getattr(report, "lossy_fingerprint", False))
         # A gentle roll-off with no steep wall above it is where the content fades (a dark
@@ -332,7 +346,18 @@ class Upscaler:
         why = f"lossy codec ({report.codec} file)" if coded else "lossy-codec fingerprint found"
         if self.source_codec is not None and not lossy and not fades:  # the user says it was decoded from a lossy file
             coded, why = True, f"decoded from {self.source_codec}, says --source-codec"
+        # A low-rate file whose content reaches its own band edge is band-limited by its rate: speech
+        # resampled to 8 kHz may fall more than the knee's 6 dB over its top quarter octave, so its
+        # cutoff reads 3.4 kHz while its content runs to 4 kHz, and a full-band one reads 3.8 kHz,
+        # where its resampler's roll-off starts, while it still has content (phase and all) to the
+        # band edge too. All of it is kept: the model is still conditioned on the measured cutoff and
+        # only its band above the Nyquist frequency is used (README, "Band-preserving merge").
+        at_edge = (self.cutoff_hz is None and not (lossy or coded or fades or wall)
+                   and report.sample_rate < FULL_BAND_MIN_RATE
+                   and getattr(report, "content_top_hz", 0.0) >= FULL_BAND_FRACTION * report.sample_rate / 2)
         name, reason = choose_extender(self.model, full_band, lossy or coded, self.backend, why)
+        if at_edge and name != "none":
+            reason += f"; its content reaches the input's band edge: all of it kept, up to {report.sample_rate / 2000:.2f} kHz"
         if fades:
             faded = f"a gentle fade from {report.cutoff_hz / 1000:.1f} kHz, not a band limit (dark source or soft filter)"
             reason = (f"{faded}: resampling only; --cutoff sets where to extend from" if name == "none"
@@ -350,7 +375,8 @@ class Upscaler:
             # itself fades or stops (a dark recording, a soundfont's samples): what lies under it is
             # kept or repaired, not replaced.
             cutoff, reason = wall, f"{reason}; a steep wall lies above where the content ends"
-        return name, reason + downsampling_note(report.sample_rate, self.target_rate), cutoff
+        return Plan(name, reason + downsampling_note(report.sample_rate, self.target_rate), cutoff,
+                    report.sample_rate / 2 if at_edge else cutoff)
 
     def _restores(self, name: str) -> bool:
         """Whether model ``name`` restores the whole band (a codec-restoration model)."""
@@ -384,14 +410,14 @@ class Upscaler:
     # ------------------------------------------------------------------ processing
 
     def _process(
-        self, blocks: Iterable[np.ndarray], input_rate: int, channels: int, cutoff: float, name: str,
+        self, blocks: Iterable[np.ndarray], input_rate: int, channels: int, plan: Plan,
         source: SourceCodec | None = None, keep_low_band: bool = False,
     ) -> Iterator[np.ndarray]:
-        """Resample and extend a block stream; yields ``[channels, n]`` at the target rate
-        (``source``: the codec a restoration is checked against; ``keep_low_band``: a restoration
-        model's output is used above the cutoff only, :meth:`_decoded_band_kept`)."""
+        """Resample and extend a block stream as ``plan`` says; yields ``[channels, n]`` at the
+        target rate (``source``: the codec a restoration is checked against; ``keep_low_band``: a
+        restoration model's output is used above the cutoff only, :meth:`_decoded_band_kept`)."""
         resampled = self._resample(blocks, input_rate, channels)
-        extender = self._extender(name)
+        extender = self._extender(plan.model)
         if keep_low_band and extender is not None and not extender.keeps_low_band:
             extender = KeptLowBand(extender)
         if self.air:
@@ -400,7 +426,7 @@ class Upscaler:
             yield from resampled
             return
         sr = self.target_rate
-        window_fn, merge_ctx = self.band_stage(extender, cutoff, channels, source)
+        window_fn, merge_ctx = self.band_stage(extender, plan.cutoff_hz, channels, source, plan.keep_below_hz)
         context = extender.context_samples(sr) + merge_ctx
         align = extender.alignment(sr)
         hop = -(-max(int(self.chunk_seconds * sr), 4 * context) // align) * align  # round up to the grid
@@ -408,17 +434,20 @@ class Upscaler:
         yield from process_chunked(window_fn, resampled, channels, hop, context, fade)
 
     def band_stage(self, extender: BandExtender, cutoff: float, channels: int,
-                   source: SourceCodec | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
-        """The per-window step ``[channels, n] -> [channels, n]`` at the target rate (extend, then
-        merge above ``cutoff`` Hz; a restoration is checked against ``source``'s codec) and the
-        context in samples its band merges need on each side (on top of
-        ``extender.context_samples``). Shared with :mod:`audio_upscaler.streaming`."""
+                   source: SourceCodec | None = None,
+                   keep_below: float | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+        """The per-window step ``[channels, n] -> [channels, n]`` at the target rate (extend from
+        ``cutoff`` Hz, then keep the input below ``keep_below`` Hz, by default the cutoff; a
+        restoration is checked against ``source``'s codec) and the context in samples its band
+        merges need on each side (on top of ``extender.context_samples``). Shared with
+        :mod:`audio_upscaler.streaming`."""
         from .dsp.bands import merge_context
 
         sr = self.target_rate
+        keep_below = cutoff if keep_below is None else keep_below
         air_limit = None if self.air or sr / 2 <= AIR_LIMIT_HZ else AIR_LIMIT_HZ
-        context = merge_context(sr, cutoff) + (merge_context(sr, air_limit) if air_limit else 0)
-        return self._window_fn(extender, cutoff, air_limit, channels, source), context
+        context = merge_context(sr, keep_below) + (merge_context(sr, air_limit) if air_limit else 0)
+        return self._window_fn(extender, cutoff, keep_below, air_limit, channels, source), context
 
     def _resample(self, blocks: Iterable[np.ndarray], input_rate: int, channels: int) -> Iterator[np.ndarray]:
         from .dsp.finish import DCBlocker
@@ -436,8 +465,8 @@ class Upscaler:
         if out.shape[1]:
             yield out
 
-    def _window_fn(self, extender: BandExtender, cutoff: float, air_limit: float | None, channels: int,
-                   source: SourceCodec | None):
+    def _window_fn(self, extender: BandExtender, cutoff: float, keep_below: float, air_limit: float | None,
+                   channels: int, source: SourceCodec | None):
         from .dsp.bands import merge_bands
 
         sr = self.target_rate
@@ -446,7 +475,7 @@ class Upscaler:
         def process(window: np.ndarray) -> np.ndarray:
             x = _to_mid_side(window) if mid_side else window
             predicted = extender.extend(x, sr, cutoff)
-            merged = merge_bands(x, predicted, sr, cutoff) if extender.keeps_low_band else predicted
+            merged = merge_bands(x, predicted, sr, keep_below) if extender.keeps_low_band else predicted
             if air_limit:
                 merged = merge_bands(merged, x, sr, air_limit)
             out = _from_mid_side(merged) if mid_side else merged
