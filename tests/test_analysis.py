@@ -230,6 +230,28 @@ def test_mp3_128k_shows_spectral_holes_and_resampling_does_not():
     assert "upsampled from 32 kHz" in resampled.verdict
 
 
+def test_content_falling_short_of_its_own_band_edge_at_a_low_rate_is_not_a_codec():
+    """Audio resampled to 16 kHz whose level falls 12-16 dB over 6-7 kHz (a voice, a choir) reads
+    as a steep cutoff there that no resampler explains, once taken for an MP3's low-pass (10 of 64
+    corpus clips at 11 and 16 kHz). Its content still reaches the band edge, where the resampler to
+    16 kHz put its wall, so it is not a codec; an MP3 at 16 kHz, whose LAME low-pass ends at 7.3
+    kHz, still is."""
+    from scipy.signal import firwin2, lfilter
+
+    from audio_upscaler.codecs import roundtrip
+
+    x = np.random.default_rng(3).standard_normal(144_000) * 0.1
+    taps = firwin2(801, [0, 6000, 6600, 7200, 24_000], [1, 1, 0.25, 0.15, 0.15], fs=48_000)
+    low = soxr.resample(lfilter(taps, 1, x), 48_000, 16_000, quality="VHQ").astype(np.float32)[None, :]
+    report = analyze(Audio(low, 16_000))
+    assert report.steep_cutoff and report.cutoff_hz < 7000 and report.content_top_hz > 7440
+    assert not report.lossy_fingerprint and report.codec_guess is None
+    assert "band edge of its 16 kHz rate" in report.verdict
+    tone = soxr.resample(harmonic_tone(48_000, 3.0, seed=3).T, 48_000, 16_000, quality="VHQ").T
+    mp3 = analyze(Audio(roundtrip(np.ascontiguousarray(tone, np.float32), 16_000, "mp3", 48), 16_000))
+    assert mp3.lossy_fingerprint and mp3.codec_guess == "mp3/aac" and mp3.content_top_hz < 7440
+
+
 def test_flickering_holes_of_lossless_speech_are_not_a_codec():
     """Speech resampled from 8 kHz without loss: the gaps between its harmonics under the 3.8
     kHz wall pass the hole count (1.4 %) but seldom last into the next frame, so the file is

@@ -43,7 +43,8 @@ Cues, all cheap and measured in one pass:
 
 Rules, in order: full band, or a gentle roll-off with no steep wall above it -> no codec; a
 gentle roll-off under a steep wall -> the rules for that wall; a wall at 20.0 kHz in 48 kHz
-audio -> Opus; a codec's holes (:func:`codec_holes`), or a steep wall from 4 to 24 kHz that no
+audio -> Opus; below 44.1 kHz, a steep fall that ends at the file's own band edge without a
+codec's holes -> no codec (``EDGE_RULE_MAX_RATE``); a codec's holes (:func:`codec_holes`), or a steep wall from 4 to 24 kHz that no
 resampler explains (neither at it nor just above it) -> MP3/AAC (lossy); such a wall above 24 kHz
 -> no codec (``CODEC_MAX_WALL_HZ``); a wall at or below 4 kHz -> telephone band; otherwise -> resampled from that standard rate.
 
@@ -61,7 +62,7 @@ import numpy as np
 from scipy.fft import rfft
 from scipy.ndimage import uniform_filter1d
 
-from .bandwidth import CutoffEstimate, spectrum_fft_size
+from .bandwidth import FULL_BAND_FRACTION, CutoffEstimate, spectrum_fft_size
 
 HOLE_DEPTH_DB = 30.0
 HOLE_FRACTION = 0.01
@@ -82,6 +83,13 @@ TELEPHONE_MAX_HZ = 4_050.0
 #: Vorbis and Opus stop at 20-22 kHz at every rate): a steep wall higher up (a hi-res recording's
 #: own anti-aliasing filter, a 76.8 kHz source) is no encoder's low-pass unless a codec's holes say so.
 CODEC_MAX_WALL_HZ = 24_000.0
+#: Below this rate, a steep fall whose bottom (``CutoffEstimate.top_hz``) reaches the file's own
+#: band edge (``FULL_BAND_FRACTION`` of its Nyquist frequency, where a resampler to that rate puts
+#: its wall) is the top of content resampled to that rate, not an encoder's low-pass, unless a
+#: codec's holes say so: 10 of 64 corpus validation clips resampled to 11.025 and 16 kHz (speech
+#: whose top quarter octave falls more than 6 dB, choral music) read as MP3/AAC without it. At 44.1
+#: kHz and above LAME's 320 kbps low-pass (20.5 kHz) would pass the same test.
+EDGE_RULE_MAX_RATE = 44_100
 
 
 class HoleCounter:
@@ -200,6 +208,10 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
         return guess, lossy, f"content fades out above {khz} under a steep wall at {verdict.removeprefix('content stops at ')}"
     if est.hz < SPARSE_MAX_HZ:
         return None, False, f"content stops at {khz}: a tone or a sparse signal, not a band-limited recording"
+    if (sample_rate < EDGE_RULE_MAX_RATE and est.top_hz >= FULL_BAND_FRACTION * sample_rate / 2
+            and not codec_holes(hole_fraction, hole_persistence, hole_run_bins)):
+        return None, False, (f"content reaches {est.top_hz / 1000:.1f} kHz, the band edge of its "
+                             f"{sample_rate / 1000:g} kHz rate, falling from {khz}: band-limited by its sample rate")
     rate = source_rate(est.hz, sample_rate)
     under = ""
     if rate is None and resampler_wall_hz is not None:
