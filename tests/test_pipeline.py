@@ -11,7 +11,7 @@ from scipy.signal import welch
 
 from audio_upscaler.audio import Audio
 from audio_upscaler.dsp.resample import output_length, resample
-from audio_upscaler.pipeline import Upscaler
+from audio_upscaler.pipeline import UpscaleResult, Upscaler
 
 from .signals import band_limited, harmonic_tone
 
@@ -390,6 +390,10 @@ def test_a_low_rate_file_whose_content_reaches_its_nyquist_frequency_keeps_all_o
         assert plan.model == "default" and plan.keep_below_hz == 4000
         assert plan.cutoff_hz == report.cutoff_hz < 3850 and report.content_top_hz > 3750
         assert "reaches the input's band edge" in plan.reason
+        result = UpscaleResult(8_000, 48_000, 1, 2.0, plan.cutoff_hz, plan.model, plan.reason, 1.0, None, report,
+                               keep_below_hz=plan.keep_below_hz)
+        assert result.cutoff_summary() == f"content falls from {report.cutoff_hz / 1000:.1f} kHz to its 4.0 kHz band edge"
+        assert result.to_dict()["keep_below_hz"] == 4000
         out = Upscaler(model, 48_000, limiter=False).upscale(audio).samples
         plain = resample(audio.samples, 8_000, 48_000)
         kept_db = energy_between_db(out - plain, 48_000, low_hz, 3550) - energy_between_db(plain, 48_000, low_hz, 3550)

@@ -91,6 +91,7 @@ class UpscaleResult:
     report: object | None = None
     clipped_samples: int = 0  # written beyond full scale and clipped (possible only without the limiter)
     normalize_skipped: bool = False  # normalization was asked for, but the output peak is under SILENCE_PEAK_DBFS
+    keep_below_hz: float | None = None  # the input is kept as it is below this (Hz); None: below the cutoff
 
     @property
     def content_cutoff_hz(self) -> float:
@@ -109,7 +110,11 @@ class UpscaleResult:
         ``content fades out above 7.0 kHz`` / ``content stops at 16.3 kHz (model conditioned on 16.5 kHz)``."""
         report = self.report
         fades = report is not None and not (report.steep_cutoff or report.full_band)
-        text = f"content {'fades out above' if fades else 'stops at'} {self.content_cutoff_hz / 1000:.1f} kHz"
+        edge = self.keep_below_hz
+        if edge is not None and edge > self.content_cutoff_hz + 50 and self.model != "none":
+            text = f"content falls from {self.content_cutoff_hz / 1000:.1f} kHz to its {edge / 1000:.1f} kHz band edge"
+        else:
+            text = f"content {'fades out above' if fades else 'stops at'} {self.content_cutoff_hz / 1000:.1f} kHz"
         if self.model_cutoff_hz is not None:
             text += f" (model conditioned on {self.model_cutoff_hz / 1000:.1f} kHz)"
         return text
@@ -133,6 +138,7 @@ class UpscaleResult:
             "output_path": self.output_path,
             "clipped_samples": self.clipped_samples,
             "normalize_skipped": self.normalize_skipped,
+            "keep_below_hz": None if self.keep_below_hz is None else round(self.keep_below_hz, 1),
         }
 
 
@@ -290,7 +296,7 @@ class Upscaler:
             reason += f"; --stereo mid-side needs 2 channels, this input has {info.channels}: each is processed alone"
         result = UpscaleResult(
             info.sample_rate, self.target_rate, info.channels, report.duration, cutoff, name, reason, 0.0,
-            str(output_path), report,
+            str(output_path), report, keep_below_hz=plan.keep_below_hz,
         )
         if on_plan:
             on_plan(result)
@@ -357,7 +363,7 @@ class Upscaler:
                    and getattr(report, "content_top_hz", 0.0) >= FULL_BAND_FRACTION * report.sample_rate / 2)
         name, reason = choose_extender(self.model, full_band, lossy or coded, self.backend, why)
         if at_edge and name != "none":
-            reason += f"; its content reaches the input's band edge: all of it kept, up to {report.sample_rate / 2000:.2f} kHz"
+            reason += "; its content reaches the input's band edge: all of it kept"
         if fades:
             faded = f"a gentle fade from {report.cutoff_hz / 1000:.1f} kHz, not a band limit (dark source or soft filter)"
             reason = (f"{faded}: resampling only; --cutoff sets where to extend from" if name == "none"
