@@ -394,6 +394,8 @@ def test_a_low_rate_file_whose_content_reaches_its_nyquist_frequency_keeps_all_o
                                keep_below_hz=plan.keep_below_hz)
         assert result.cutoff_summary() == f"content falls from {report.cutoff_hz / 1000:.1f} kHz to its 4.0 kHz band edge"
         assert result.to_dict()["keep_below_hz"] == 4000
+        at_own_rate = Upscaler("default", 8_000)._plan(report)  # nothing left to add: plain resampling
+        assert at_own_rate.model == "none" and "already reaches 4.0 kHz" in at_own_rate.reason
         out = Upscaler(model, 48_000, limiter=False).upscale(audio).samples
         plain = resample(audio.samples, 8_000, 48_000)
         kept_db = energy_between_db(out - plain, 48_000, low_hz, 3550) - energy_between_db(plain, 48_000, low_hz, 3550)

@@ -374,15 +374,16 @@ class Upscaler:
         if self.model == "auto" and report.peak_dbfs == -np.inf:
             name, reason = "none", "digital silence: nothing to extend; resampling only"
         limit = self.target_rate / 2 if self.air else min(AIR_LIMIT_HZ, self.target_rate / 2)
-        if name != "none" and cutoff >= 0.98 * limit:
-            name, reason = "none", f"content already reaches {cutoff / 1000:.1f} kHz; resampling only"
+        kept_to = report.sample_rate / 2 if at_edge else cutoff
+        if name != "none" and kept_to >= 0.98 * limit:
+            name, reason = "none", f"content already reaches {kept_to / 1000:.1f} kHz; resampling only"
         if self.cutoff_hz is None and wall and name != "none":
             # The band limit is the steep wall (an encoder's, a resampler's) above where the content
             # itself fades or stops (a dark recording, a soundfont's samples): what lies under it is
             # kept or repaired, not replaced.
             cutoff, reason = wall, f"{reason}; a steep wall lies above where the content ends"
         return Plan(name, reason + downsampling_note(report.sample_rate, self.target_rate), cutoff,
-                    report.sample_rate / 2 if at_edge else cutoff)
+                    kept_to if at_edge else cutoff)
 
     def _restores(self, name: str) -> bool:
         """Whether model ``name`` restores the whole band (a codec-restoration model)."""
