@@ -407,3 +407,32 @@ def test_ray_backend_processes_a_folder(capsys, tmp_path):
     assert summary["failures"][0]["file"] == "junk.wav"
     for name in TREE:
         assert_complete(src, tmp_path / "out", name)
+
+
+@pytest.mark.parametrize("address, env, fragment", [
+    ("10.0.0.1:6379", None, "cannot reach the Ray cluster at 10.0.0.1:6379: GCS not ready; start one with "
+     "'ray start --head', or drop --ray-address to run on this machine alone"),
+    (None, "10.0.0.1:6379", "at 10.0.0.1:6379 ($RAY_ADDRESS): GCS not ready; start one with 'ray start --head', "
+     "or unset RAY_ADDRESS"),
+    (None, None, "cannot reach a local Ray instance: GCS not ready"),
+])
+def test_a_ray_cluster_that_fails_after_the_check_says_what_to_do(monkeypatch, address, env, fragment):
+    """The port answered `check_ray`, then `ray.init` failed (not a Ray head, a version mismatch):
+    the error still says how to go on."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'audio-upscaler[ray]')")
+    from audio_upscaler.batch.ray_backend import run_ray
+    from audio_upscaler.errors import UpscalerError
+
+    def failing_init(**kwargs):
+        raise ConnectionError("GCS not ready\nretrying")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", failing_init)
+    if env:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(UpscalerError) as err:
+        next(run_ray([], None, address=address))  # init fails before the settings are used
+    assert str(err.value) == fragment if address is None and env is None else fragment in str(err.value)
+    assert "\n" not in str(err.value)

@@ -35,9 +35,11 @@ def run_ray(jobs: Iterable[Job], settings: Settings, workers: int | None = None,
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         except Exception as exc:  # ConnectionError, ValueError, RuntimeError ... depending on the cause
-            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+            joins = address or os.environ.get("RAY_ADDRESS")
+            where = f"the Ray cluster at {address or _from_env(joins)}" if joins else "a local Ray instance"
             reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-            raise UpscalerError(f"cannot reach {where}: {reason}") from None
+            hint = f"; {_hint(from_env=not address)}" if joins else ""
+            raise UpscalerError(f"cannot reach {where}: {reason}{hint}") from None
     try:
         slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         task = ray.remote(num_cpus=1, max_retries=1)(run_job)
@@ -73,9 +75,8 @@ def check_ray(address: str | None, timeout_s: float = 5.0) -> None:
         address = os.environ["RAY_ADDRESS"]
     if not address:
         return
-    shown = f"{address} ($RAY_ADDRESS)" if from_env else address
-    drop = "unset RAY_ADDRESS" if from_env else "drop --ray-address"
-    hint = f"start one with 'ray start --head', or {drop} to run on this machine alone"
+    shown = _from_env(address) if from_env else address
+    hint = _hint(from_env)
     target = address
     if address == "auto":
         try:  # ray.init's own look-up (internal to Ray: if a Ray release lacks it, leave auto to ray.init)
@@ -94,6 +95,16 @@ def check_ray(address: str | None, timeout_s: float = 5.0) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as exc:
         raise UpscalerError(f"cannot reach the Ray cluster at {shown}: {exc.strerror or exc}; {hint}") from None
+
+
+def _from_env(address: str) -> str:
+    return f"{address} ($RAY_ADDRESS)"
+
+
+def _hint(from_env: bool) -> str:
+    """What to do about a Ray cluster that cannot be reached."""
+    drop = "unset RAY_ADDRESS" if from_env else "drop --ray-address"
+    return f"start one with 'ray start --head', or {drop} to run on this machine alone"
 
 
 def _import_ray():
