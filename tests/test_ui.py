@@ -483,16 +483,22 @@ def test_benchmark_tab_refuses_a_run_over_the_audio_limit_before_any_work(ctx, r
     clips.mkdir()
     for name in ("a.wav", "b.wav", "c.wav"):
         tone(clips / name, seconds=10.0)  # at the 10 s limit of each clip
+    # Music clips (no speech/ folder): 6 of the 7 tasks apply (not speech_8k_22k); `+check` runs on
+    # the 2 codec tasks only. Counting every task and method for every clip refused runs under the cap.
     tasks, methods = list(TASKS), ["sinc", "sbr", "default", "restore"]
-    for max_clips, seconds, expected in [(0, 0, "840 s of audio (3 clips, 30 s in all, x 7 tasks x 4 methods)"),
-                                         (3, 8, "672 s of audio (3 clips, 24 s in all, x 7 tasks x 4 methods)")]:
+    for max_clips, seconds, extra, expected in [
+            (0, 0, [], "720 s of audio (3 clips, 30 s in all, through 7 tasks and 4 methods where they apply)"),
+            (3, 9, [], "648 s of audio (3 clips, 27 s in all, through 7 tasks and 4 methods where they apply)"),
+            (3, 8, ["restore+check"], "624 s of audio (3 clips, 24 s in all, through 7 tasks and 5 methods")]:
         with pytest.raises(UpscalerError) as err:
-            benchmark.run(ctx, "s1", str(root), "clips", tasks, methods, max_clips, seconds)
-        assert str(err.value) == (f"this run would process {expected}, over the limit of 600 s per run; "
-                                  "choose fewer clips, tasks or methods, or fewer seconds per clip")
+            benchmark.run(ctx, "s1", str(root), "clips", tasks, methods + extra, max_clips, seconds)
+        assert str(err.value).startswith(f"this run would process {expected}")
+        assert str(err.value).endswith("over the limit of 600 s per run; choose fewer clips, tasks or methods, "
+                                       "or fewer seconds per clip")
     assert not list(ctx.settings.work_dir.rglob("benchmark-*"))
-    with pytest.raises(AssertionError, match="the benchmark ran"):  # 560 s: within the limit, it would run
-        benchmark.run(ctx, "s1", str(root), "clips", tasks, methods, 2, 0)
+    for max_clips, seconds, extra in [(2, 0, ["restore+check"]), (3, 8, [])]:  # 520 s, 576 s: within the limit
+        with pytest.raises(AssertionError, match="the benchmark ran"):
+            benchmark.run(ctx, "s1", str(root), "clips", tasks, methods + extra, max_clips, seconds)
 
 
 def test_benchmark_report_zip_names_clips_under_the_root_not_server_paths(ctx, root, tmp_path, monkeypatch):

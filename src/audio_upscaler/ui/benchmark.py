@@ -16,8 +16,9 @@ from .files import check_audio, contained_path, root_of, zip_files
 REPORT_FILES = ("README.md", "results.json", "results.csv")
 #: The report folder as the downloaded report names it (the CLI's default ``--out``).
 PUBLIC_OUT = "report"
-#: Most audio one run may process (s): the clips' seconds (each cut to *Seconds per clip*) x
-#: tasks x methods.  On the 2-core development machine (shared, 2026-12-07) a second processed
+#: Most audio one run may process (s): each clip's seconds (cut to *Seconds per clip*) x the
+#: tasks that apply to its kind x the methods that apply to each task (``+check`` on codec tasks
+#: only), as the runner counts its runs.  On the 2-core development machine (shared, 2026-12-07) a second processed
 #: cost about 0.25-0.3 s with ``default`` or ``restore`` (degradation and scoring included) and
 #: 0.15 s with ``sinc`` or ``sbr``, so a run at the limit takes at most about 3 minutes and one
 #: click cannot hold a public server for hours.
@@ -60,7 +61,8 @@ def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks:
     *Seconds per clip* is shorter: the runner decodes each whole clip before cutting it, so only
     refusing bounds the work, and Studio and Batch refuse such files too. A run that would
     process more than :data:`MAX_AUDIO_S` of audio is refused before it starts."""
-    from ..bench import find_clips, run_benchmark
+    from ..bench import find_clips, run_benchmark, task_applies
+    from ..bench.runner import method_applies
 
     data = contained_path(root or "", folder or ".", ctx.settings)
     if not tasks or not methods:
@@ -72,17 +74,19 @@ def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks:
     for clip in clips:  # a link out of the root is never read
         if not clip.path.resolve().is_relative_to(base):
             raise UpscalerError(f"'{clip.name}' leads outside the allowed folder")
-    clip_seconds = 0.0
-    for clip in clips[:clip_limit]:  # the clips run_benchmark will take
+    taken = []  # (kind, seconds) of the clips run_benchmark will take
+    for clip in clips[:clip_limit]:
         info = check_audio(clip.path, ctx.settings, name=clip.path.relative_to(base).as_posix())
         length = ctx.settings.max_duration_s if info.duration is None else info.duration
-        clip_seconds += min(length, cut) if cut else length
-    total = clip_seconds * len(tasks) * len(methods)
+        taken.append((clip.kind, min(length, cut) if cut else length))
+    # as the runner does: a task on the clips of its kinds, a method on the tasks it applies to
+    total = sum(seconds * sum(method_applies(m, task) for m in methods)
+                for task in tasks for kind, seconds in taken if task_applies(task, kind))
     if total > MAX_AUDIO_S:
         raise UpscalerError(
-            f"this run would process {total:.0f} s of audio ({len(clips[:clip_limit])} clips, {clip_seconds:.0f} s "
-            f"in all, x {len(tasks)} tasks x {len(methods)} methods), over the limit of {MAX_AUDIO_S:g} s per run; "
-            "choose fewer clips, tasks or methods, or fewer seconds per clip")
+            f"this run would process {total:.0f} s of audio ({len(taken)} clips, {sum(s for _, s in taken):.0f} s in "
+            f"all, through {len(tasks)} tasks and {len(methods)} methods where they apply), over the limit of "
+            f"{MAX_AUDIO_S:g} s per run; choose fewer clips, tasks or methods, or fewer seconds per clip")
     out = ctx.sessions.job_folder(session, "benchmark")
     results = run_benchmark(data, tasks, methods, out, max_clips=clip_limit,
                             seconds=cut, split=None, progress=True)
