@@ -128,6 +128,25 @@ def test_early_stopping_and_best_checkpoint(audio_folder, tmp_path):
     assert json.loads((tmp_path / "best.json").read_text())["step"] == 2
 
 
+def test_a_time_limit_ends_the_run_validated_and_saved(audio_folder, tmp_path, monkeypatch):
+    """``train.max_minutes`` (a lent GPU for a fixed time): the run stops at the first step past
+    the limit, validates that step (so the best model can come from it) and saves a checkpoint
+    the run can resume from."""
+    import audio_upscaler.train.loop as loop
+
+    clock = iter(range(0, 10_000, 30))  # every call of the clock: 30 s later
+    monkeypatch.setattr(loop.time, "monotonic", lambda: float(next(clock)))
+    config = from_dict(tiny_config(audio_folder, train={"max_steps": 50, "validate_every": 4, "max_minutes": 2.0}))
+    echoed = []
+    trainer = Trainer(config, tmp_path, echo=echoed.append, progress=False)
+    trainer.fit()
+    assert 2 <= trainer.step < 10 and any(line.startswith(f"time limit at step {trainer.step}") for line in echoed)
+    assert load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["step"] == trainer.step
+    assert trainer.step in {row["step"] for row in read_log(tmp_path, "validation")}  # validated at the stop
+    with pytest.raises(UpscalerError, match="train.max_minutes must be above 0"):
+        from_dict(tiny_config(audio_folder, train={"max_minutes": 0}))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

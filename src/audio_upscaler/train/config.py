@@ -115,6 +115,9 @@ class TrainSection:
     folder) put into the model before training starts."""
 
     max_steps: int = 100_000
+    #: stop after this much wall-clock time (minutes) as after the last step: validate, save
+    #: (a lent GPU for a fixed time, a night on a laptop); ``None``: no limit
+    max_minutes: float | None = None
     validate_every: int = 1000
     checkpoint_every: int = 1000
     log_every: int = 50
@@ -179,6 +182,9 @@ def from_dict(data: dict) -> TrainConfig:
         section, field_name = key.split(".")
         if not getattr(sections[section], field_name) > 0:
             raise UpscalerError(f"{key} must be above 0, got {getattr(sections[section], field_name)}")
+    minutes = sections["train"].max_minutes
+    if minutes is not None and not minutes > 0:
+        raise UpscalerError(f"train.max_minutes must be above 0 (or null for no limit), got {minutes}")
     if sections["optim"].lr < 0:
         raise UpscalerError(f"optim.lr must be 0 or more, got {sections['optim'].lr}")
     return TrainConfig(model=dict(model), **sections)

@@ -381,6 +381,14 @@ class Trainer:
                     ratio = metrics.get("lsd_ratio")
                     versus = f" ({ratio:.2f}x the input)" if ratio is not None and math.isfinite(ratio) else ""
                     self.echo(f"step {self.step}: validation LSD {metrics['lsd']:.3f}{versus}, best {self.best_lsd:.3f}")
+                out_of_time = bool(t.max_minutes) and time.monotonic() - started >= 60 * t.max_minutes
+                if self._agree(out_of_time and not stop):
+                    if t.validate_every and self.step % t.validate_every and self.rank == 0:
+                        metrics = self.validate()  # the last steps count for the best model too
+                        self._after_validation(metrics)
+                    self.echo(f"time limit at step {self.step}: {t.max_minutes:g} minutes")
+                    self.save(LATEST)
+                    break
                 if self.step % t.checkpoint_every == 0 or self.step == end:
                     self.save(LATEST)
                 if self._agree(stop):
