@@ -26,8 +26,6 @@ import functools
 import io
 from dataclasses import dataclass, replace
 
-import av
-import lameenc
 import numpy as np
 import soundfile as sf
 import soxr
@@ -190,6 +188,8 @@ def _encode_decode(x: np.ndarray, sample_rate: int, setting: CodecSetting) -> np
 
 
 def _mp3(x: np.ndarray, rate: int, setting: CodecSetting) -> tuple[np.ndarray, int]:
+    import lameenc  # imported here: training without codec steps needs neither LAME nor FFmpeg
+
     enc = lameenc.Encoder()
     enc.set_in_sample_rate(rate)
     enc.set_channels(x.shape[0])
@@ -205,6 +205,8 @@ def _mp3(x: np.ndarray, rate: int, setting: CodecSetting) -> tuple[np.ndarray, i
 
 
 def _av_encode(x: np.ndarray, rate: int, codec: str, container: str, bitrate_kbps: int) -> bytes:
+    import av
+
     buf = io.BytesIO()
     layout = "mono" if x.shape[0] == 1 else "stereo"
     with av.open(buf, "w", format=container) as out:
@@ -225,6 +227,8 @@ def _av_encode(x: np.ndarray, rate: int, codec: str, container: str, bitrate_kbp
 
 def _decode_av(data: bytes) -> tuple[np.ndarray, int]:
     """Decode a compressed stream with FFmpeg: ``([channels, time] float32, rate)``."""
+    import av
+
     chunks = []
     with av.open(io.BytesIO(data), "r") as inp:
         stream = inp.streams.audio[0]
