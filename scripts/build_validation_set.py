@@ -82,7 +82,8 @@ def at_output_rate(x: np.ndarray, rate: int, mono: bool) -> np.ndarray:
     return resample(np.ascontiguousarray(x, dtype=np.float32), rate, RATE)
 
 
-def write_clip(out: Path, relative: str, x: np.ndarray, rate: int, bits: int, mono: bool, **fields) -> Entry:
+def write_clip(out: Path, relative: str, x: np.ndarray, rate: int, bits: int, mono: bool, *,
+               split: str = "validation", job: str = "validation-set", **fields) -> Entry:
     """Write ``[C, T]`` as 48 kHz FLAC (``bits`` 16 or 24; down-mixed with ``mono``) at
     ``out/relative``; return its manifest entry."""
     x = at_output_rate(x, rate, mono)
@@ -90,8 +91,7 @@ def write_clip(out: Path, relative: str, x: np.ndarray, rate: int, bits: int, mo
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, np.clip(x, -1.0, 1.0 - 2.0 ** (1 - bits)).T, RATE, format="FLAC", subtype=f"PCM_{bits}")
     return Entry(path=relative, duration=round(x.shape[1] / RATE, 3), sample_rate=RATE, channels=x.shape[0],
-                 bandwidth_hz=round(float(estimate_cutoff(x, RATE).hz), 1), split="validation",
-                 job="validation-set", **fields)
+                 bandwidth_hz=round(float(estimate_cutoff(x, RATE).hz), 1), split=split, job=job, **fields)
 
 
 def peak_normalize(x: np.ndarray, peak: float) -> np.ndarray:
