@@ -15,9 +15,15 @@ git):
   manylinux), the versions installed here;
 
 then prints the command for ``device.run`` (carry ``.kit``): install the wheels, train from the
-shipped weights for ``--minutes`` with the overrides given, export the best weights to ``$OUT``.
-The tree itself is about 18 MB, so the default 36 MiB of audio (about 13 minutes of FLAC) and the
-wheels (about 4 MB) stay under the limit.
+shipped weights for ``--minutes`` with the overrides given, export the best weights to ``$OUT``
+(with ``log.jsonl``, ``best.json``, ``config.yaml`` and the console's ``train.log``). The tree
+itself is about 18 MB, so the default 32 MiB of audio (about 14 minutes: 5 of speech, 9 of music,
+from the corpus as built on 2026-12-07) and the wheels (under 2 MB) stay under the limit.
+
+Checked here (2026-12-07, no GPU lent): the command's training and export ran on the CPU with the
+lent machine's missing packages blocked from import (soundfile and soxr from the wheels, no PyAV,
+LAME, PyWavelets, Optuna, pesq, pystoi or music21), `train.device=cpu`, 37 steps in 1.5 minutes
+with `loss.phase_weight=1.0` and `loss.discriminators=[mrd,mpd]`, validated and exported.
 
     python scripts/device_kit.py pack --corpus data/corpus [--mib 36] [--seconds 20]
     python scripts/device_kit.py command [--minutes 8] [--model default] [OVERRIDE ...]
@@ -100,7 +106,7 @@ def download_wheels(out: Path) -> list[Path]:
 def device_command(kit: str, model: str, minutes: float, overrides: list[str]) -> str:
     """The shell command for ``device.run`` (run in the tree's root there, ``kit`` carried)."""
     train = ["python3", "-m", "audio_upscaler", "train", "--config", RECIPES[model], "--data", f"{kit}/corpus",
-             "--run-dir", "/tmp/run", f"train.init_from=src/audio_upscaler/models/weights/{model}",
+             "--run-dir", "/tmp/run", "--quiet", f"train.init_from=src/audio_upscaler/models/weights/{model}",
              "train.device=cuda", f"train.max_minutes={minutes:g}", *overrides]
     return " && ".join([
         "set -o pipefail",
@@ -119,7 +125,7 @@ def main() -> None:
     pack = actions.add_parser("pack", help="write the corpus clips and the wheels into --out")
     pack.add_argument("--corpus", type=Path, required=True, help="a corpus folder (with manifest.jsonl)")
     pack.add_argument("--out", type=Path, default=ROOT / ".kit", help="kit folder (default .kit; replaced)")
-    pack.add_argument("--mib", type=float, default=36.0, help="MiB of training audio (default 36)")
+    pack.add_argument("--mib", type=float, default=32.0, help="MiB of training audio (default 32)")
     pack.add_argument("--seconds", type=float, default=20.0, help="seconds per clip (default 20)")
     pack.add_argument("--speech-share", type=float, default=0.4, help="share of the MiB for speech (default 0.4)")
     pack.add_argument("--validation-clips", type=int, default=4, help="validation clips per kind (default 4)")

@@ -34,8 +34,8 @@ inverse DWT of the residual keep every coefficient up to the very ends of a call
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pywt
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -45,9 +45,14 @@ from .base import UpscalerModel
 from .blocks import ConvNeXt1d, CutoffEmbedding, FiLM
 from .registry import register
 
+if TYPE_CHECKING:
+    import pywt
+
 
 def _filter_bank(name: str) -> pywt.Wavelet:
     """The orthogonal PyWavelets wavelet called ``name`` (user error otherwise)."""
+    import pywt  # imported here: loading the model registry (every family) must not need it
+
     try:
         wavelet = pywt.Wavelet(name)
     except ValueError as exc:
