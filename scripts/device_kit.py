@@ -21,7 +21,8 @@ itself is about 18 MB, so the default 32 MiB of audio (about 14 minutes: 5 of sp
 from the corpus as built on 2026-12-07) and the wheels (under 2 MB) stay under the limit.
 
 Checked here (2026-12-07, no GPU lent): the command's training and export ran on the CPU with the
-lent machine's missing packages blocked from import (soundfile and soxr from the wheels, no PyAV,
+lent machine's missing packages blocked from import (soundfile and soxr as installed here, the
+wheels' versions; no PyAV,
 LAME, PyWavelets, Optuna, pesq, pystoi or music21), `train.device=cpu`, 37 steps in 1.5 minutes
 with `loss.phase_weight=1.0` and `loss.discriminators=[mrd,mpd]`, validated and exported.
 
