@@ -509,7 +509,8 @@ def test_the_result_says_where_the_content_ends_and_what_the_model_was_given(tmp
     assert kept.content_cutoff_hz == kept.report.cutoff_hz < 10_000 and kept.model_cutoff_hz is None
     sf.write(tmp_path / "walled.wav", fade_under_a_wall().samples.T, 48_000, subtype="FLOAT")
     result = Upscaler("sbr", 48_000).upscale_file(tmp_path / "walled.wav", tmp_path / "out.wav")
-    assert result.cutoff_summary().endswith(f"(model conditioned on {result.report.codec_wall_hz / 1000:.1f} kHz)")
+    assert result.cutoff_summary() == (f"content fades out above {result.report.cutoff_hz / 1000:.1f} kHz "
+                                       f"(model conditioned on {result.report.codec_wall_hz / 1000:.1f} kHz)")
     assert result.model_cutoff_hz == result.report.codec_wall_hz > result.content_cutoff_hz + 1000
 
 

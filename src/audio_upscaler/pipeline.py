@@ -111,7 +111,7 @@ class UpscaleResult:
         report = self.report
         fades = report is not None and not (report.steep_cutoff or report.full_band)
         edge = self.keep_below_hz
-        if edge is not None and edge > self.content_cutoff_hz + 50 and self.model != "none":
+        if edge is not None and edge > self.cutoff_hz + 50 and self.model != "none":  # kept above the model's cutoff
             text = f"content falls from {self.content_cutoff_hz / 1000:.1f} kHz to its {edge / 1000:.1f} kHz band edge"
         else:
             text = f"content {'fades out above' if fades else 'stops at'} {self.content_cutoff_hz / 1000:.1f} kHz"
