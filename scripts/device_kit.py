@@ -22,11 +22,11 @@ from the corpus as built on 2026-12-07) and the wheels (under 2 MB) stay under t
 
 Checked here (2026-12-07, no GPU lent): the command's training and export ran on the CPU with the
 lent machine's missing packages blocked from import (soundfile and soxr as installed here, the
-wheels' versions; no PyAV,
-LAME, PyWavelets, Optuna, pesq, pystoi or music21), `train.device=cpu`, 37 steps in 1.5 minutes
-with `loss.phase_weight=1.0` and `loss.discriminators=[mrd,mpd]`, validated and exported.
+wheels' versions; no PyAV, LAME, PyWavelets, Optuna, pesq, pystoi or music21), `train.device=cpu`,
+37 steps in 1.5 minutes with `loss.phase_weight=1.0` and `loss.discriminators=[mrd,mpd]`,
+validated and exported.
 
-    python scripts/device_kit.py pack --corpus data/corpus [--mib 36] [--seconds 20]
+    python scripts/device_kit.py pack --corpus data/corpus [--mib 32] [--seconds 20]
     python scripts/device_kit.py command [--minutes 8] [--model default] [OVERRIDE ...]
 
 Nothing here runs on the lent machine by itself: the command is what a session passes to

@@ -92,6 +92,12 @@ CODEC_MAX_WALL_HZ = 24_000.0
 EDGE_RULE_MAX_RATE = 44_100
 
 
+def reaches_band_edge(top_hz: float, sample_rate: int) -> bool:
+    """Whether content whose deep point is ``top_hz`` (``CutoffEstimate.top_hz``) reaches the band
+    edge of a low-rate file (under ``EDGE_RULE_MAX_RATE``): the file's rate is its band limit."""
+    return sample_rate < EDGE_RULE_MAX_RATE and top_hz >= FULL_BAND_FRACTION * sample_rate / 2
+
+
 class HoleCounter:
     """Per-bin counts of spectral holes in short frames (about 11 ms at 44.1/48 kHz).
 
@@ -208,8 +214,7 @@ def classify(est: CutoffEstimate, sample_rate: int, hole_fraction: float,
         return guess, lossy, f"content fades out above {khz} under a steep wall at {verdict.removeprefix('content stops at ')}"
     if est.hz < SPARSE_MAX_HZ:
         return None, False, f"content stops at {khz}: a tone or a sparse signal, not a band-limited recording"
-    if (sample_rate < EDGE_RULE_MAX_RATE and est.top_hz >= FULL_BAND_FRACTION * sample_rate / 2
-            and not codec_holes(hole_fraction, hole_persistence, hole_run_bins)):
+    if reaches_band_edge(est.top_hz, sample_rate) and not codec_holes(hole_fraction, hole_persistence, hole_run_bins):
         return None, False, (f"content reaches {est.top_hz / 1000:.1f} kHz, the band edge of its "
                              f"{sample_rate / 1000:g} kHz rate, falling from {khz}: band-limited by its sample rate")
     rate = source_rate(est.hz, sample_rate)

@@ -26,7 +26,7 @@ from .chunking import process_chunked
 from .consistency import SourceCodec, codec_consistent, parse_source_codec, source_codec_of
 from .errors import UpscalerError
 from .extenders import BACKENDS, BandExtender, KeptLowBand, choose_extender, get_extender, with_air
-from .fingerprint import SPARSE_MAX_HZ as MIN_EXTEND_HZ
+from .fingerprint import SPARSE_MAX_HZ as MIN_EXTEND_HZ, reaches_band_edge
 from .io_formats import RESTORABLE_CODECS, sf_name
 from .typecheck import finite_number
 
@@ -359,8 +359,7 @@ class Upscaler:
         # band edge too. All of it is kept: the model is still conditioned on the measured cutoff and
         # only its band above the Nyquist frequency is used (README, "Band-preserving merge").
         at_edge = (self.cutoff_hz is None and not (lossy or coded or fades or wall)
-                   and report.sample_rate < FULL_BAND_MIN_RATE
-                   and getattr(report, "content_top_hz", 0.0) >= FULL_BAND_FRACTION * report.sample_rate / 2)
+                   and reaches_band_edge(getattr(report, "content_top_hz", 0.0), report.sample_rate))
         name, reason = choose_extender(self.model, full_band, lossy or coded, self.backend, why)
         if at_edge and name != "none":
             reason += "; its content reaches the input's band edge: all of it kept"

@@ -80,8 +80,8 @@ def run(ctx: Context, session: str, root: str | None, folder: str | None, tasks:
         length = ctx.settings.max_duration_s if info.duration is None else info.duration
         taken.append((clip.kind, min(length, cut) if cut else length))
     # as the runner does: a task on the clips of its kinds, a method on the tasks it applies to
-    total = sum(seconds * sum(method_applies(m, task) for m in methods)
-                for task in tasks for kind, seconds in taken if task_applies(task, kind))
+    total = sum(length * sum(method_applies(m, task) for m in methods)
+                for task in tasks for kind, length in taken if task_applies(task, kind))
     if total > MAX_AUDIO_S:
         raise UpscalerError(
             f"this run would process {total:.0f} s of audio ({len(taken)} clips, {sum(s for _, s in taken):.0f} s in "
